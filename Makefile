@@ -1,0 +1,97 @@
+# rstwatch — build: clang -> bpftool gen object -> bpftool gen skeleton -> cc
+# `make` builds ./rstwatch; `make test` runs unit and e2e tests (e2e needs root);
+# `make V=1` shows the commands.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+CC      ?= cc
+ARCH    ?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+OUT     := .output
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUT) -Ibpf -Iuser -MMD -MP
+# BPF_PROG() hands every program an unused ctx: silence only that on the BPF side.
+BPF_CFLAGS  := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
+	       -I$(OUT) -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
+LDLIBS  := -lbpf -lelf -lz
+
+# Userspace files shared by the binary and the unit tests (everything but main).
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUT)/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.PHONY: all clean install test unit e2e vmlinux
+
+all: rstwatch
+
+$(OUT) $(OUT)/unit:
+	$(Q)mkdir -p $@
+
+$(OUT)/rstwatch.tmp.bpf.o: bpf/rstwatch.bpf.c $(VMLINUX) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/rstwatch.bpf.o: $(OUT)/rstwatch.tmp.bpf.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUT)/rstwatch.skel.h: $(OUT)/rstwatch.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name rstwatch_bpf > $@
+
+# Only loader.c includes the skeleton; the explicit edge makes it exist before
+# the first compile, -MMD keeps every other header edge exact afterwards.
+$(OUT)/loader.o: $(OUT)/rstwatch.skel.h
+
+$(OUT)/%.o: user/%.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+rstwatch: $(OUT)/main.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/unit
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)tests/unit/run $(UNIT_BINS)
+
+e2e: rstwatch
+	$(Q)python3 tests/e2e/run.py $(E2E_ARGS)
+
+# The whole suite: unit tests (no root) then the real-kernel e2e tests (root).
+test: rstwatch $(UNIT_BINS)
+	$(Q)tests/run-all $(UNIT_BINS)
+
+vmlinux:
+	$(Q)vmlinux/gen.sh $(BTF) $(ARCH)
+
+install: rstwatch
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 rstwatch $(DESTDIR)$(BINDIR)/rstwatch
+	install -m 0644 man/rstwatch.8 $(DESTDIR)$(MANDIR)/man8/rstwatch.8
+
+clean:
+	$(Q)rm -rf $(OUT) rstwatch
+
+-include $(wildcard $(OUT)/*.d $(OUT)/unit/*.d)

@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * rstwatch BPF side: snapshot sockets at the moments a TCP connection can end
+ * badly and push fixed-width records (bpf/events.h) into one ring buffer.
+ *
+ * Where a record is born:
+ *   sock:inet_sock_set_state   transitions into CLOSE (and CLOSE_WAIT in/out);
+ *                              also where socket owners are learned
+ *   tcp:tcp_send_reset         every RST this host sends: full sockets,
+ *                              time-wait sockets, and no socket at all (6.10+)
+ *   tcp:tcp_receive_reset      an RST accepted by a socket
+ *   sock:inet_sk_error_report  an error delivered to the application
+ *   tcp:tcp_destroy_sock       the socket is freed: userspace forgets it
+ *
+ * Owner attribution: the tracepoints above often run in softirq or timer
+ * context, or in an unrelated task (over veth the receiver's processing runs
+ * in the sender's task).  The owner is therefore remembered per socket at
+ * moments that are known to run in the owning process: connect() (CLOSE ->
+ * SYN_SENT), listen() (-> LISTEN, inherited by accepted children), recvmsg()
+ * (tcp:tcp_rcv_space_adjust), close()/shutdown() (ESTABLISHED -> FIN_WAIT1,
+ * CLOSE_WAIT -> LAST_ACK) and, where the kernel allows fexit, accept().  It
+ * follows the connection into TIME_WAIT by 4-tuple.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "core_fixes.bpf.h"
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Knobs set by user/loader.c before load; 0 means "no filter". */
+const volatile __u32 filter_pid = 0;	/* owner tgid */
+const volatile __u16 filter_port = 0;	/* either end */
+const volatile __u16 filter_family = 0;	/* AF_INET or AF_INET6 */
+const volatile __u32 filter_netns = 0;	/* netns inode */
+const volatile __u64 wakeup_bytes = 1 << 20;	/* force a wakeup past this fill level */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);	/* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct rw_tuple {
+	__u32 netns;
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u32 laddr[4];
+	__u32 raddr[4];
+};
+
+struct rw_owner {
+	__u64 cgroup;
+	__u64 start_ns;	/* when this connection was first seen (connect / accept) */
+	__u32 pid;
+	__u32 pad;
+	char comm[RW_COMM_LEN];
+};
+
+/* Sockets that passed the filters once: they stay selected until freed, because
+ * their tuple can change underneath (tcp_disconnect() zeroes inet_dport). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} selected SEC(".maps");
+
+struct rw_listen_key {
+	__u32 netns;
+	__u16 port;
+	__u16 pad;
+};
+
+/* Owner of every socket, by socket address; deleted when the socket is freed
+ * (slab addresses are reused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct rw_owner);
+} owners SEC(".maps");
+
+/* Owner of connections in TIME_WAIT, by 4-tuple: the time-wait socket is a
+ * different object from the full socket whose owner we knew. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct rw_tuple);
+	__type(value, struct rw_owner);
+} tw_owners SEC(".maps");
+
+/* Owner of each listening port: accepted children inherit it until a later
+ * process-context moment (accept, recvmsg) names the real owner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rw_listen_key);
+	__type(value, struct rw_owner);
+} listeners SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;	/* per-CPU slot: no atomics needed */
+}
+
+static __always_inline void tuple_from_sk(struct rw_tuple *t, const struct sock *sk, int state)
+{
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	/* tcp_set_state(CLOSE) -> inet_put_port() zeroes skc_num before the
+	 * tracepoint; a full socket's inet_sport survives it. */
+	if (rw_sk_fullsock(state))
+		t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	else
+		t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		t->laddr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		t->raddr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+	}
+}
+
+/*
+ * The tuple of the connection an incoming segment belongs to, from this
+ * host's point of view (laddr = the segment's destination).  Used for resets
+ * answering a segment that found no socket.
+ */
+static __always_inline int tuple_from_skb(struct rw_tuple *t, const struct sk_buff *skb,
+					  __u8 *tcp_flags, __u32 *payload)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u8 tcp[20];
+	__u8 ver;
+	__u32 ip_payload, l3_len;
+
+	if (bpf_probe_read_kernel(&ver, 1, head + nh))
+		return -1;
+	ver >>= 4;
+	if (ver == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return -1;
+		t->family = AF_INET;
+		t->laddr[0] = ip.daddr;
+		t->raddr[0] = ip.saddr;
+		ip_payload = bpf_ntohs(ip.tot_len);
+		l3_len = th - nh;	/* IP header incl. options */
+	} else if (ver == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return -1;
+		t->family = AF_INET6;
+		__builtin_memcpy(t->laddr, &ip6.daddr, 16);
+		__builtin_memcpy(t->raddr, &ip6.saddr, 16);
+		ip_payload = bpf_ntohs(ip6.payload_len) + 40;
+		l3_len = th - nh;	/* fixed header + extension headers */
+	} else {
+		return -1;
+	}
+	if (bpf_probe_read_kernel(tcp, sizeof(tcp), head + th))
+		return -1;
+	t->rport = (tcp[0] << 8) | tcp[1];
+	t->lport = (tcp[2] << 8) | tcp[3];
+	*tcp_flags = tcp[13];
+	l3_len += (tcp[12] >> 4) * 4;
+	*payload = ip_payload > l3_len ? ip_payload - l3_len : 0;
+	t->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	return 0;
+}
+
+static __always_inline int filters_on(void)
+{
+	return filter_pid || filter_port || filter_family || filter_netns;
+}
+
+static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *t,
+				  const struct rw_owner *own)
+{
+	__u64 key = (__u64)sk;
+	__u8 one = 1;
+
+	if (!filters_on())
+		return 1;
+	if (sk && bpf_map_lookup_elem(&selected, &key))
+		return 1;
+	if (filter_family && t->family != filter_family)
+		return 0;
+	if (filter_netns && t->netns != filter_netns)
+		return 0;
+	if (filter_port && t->lport != filter_port && t->rport != filter_port)
+		return 0;
+	if (filter_pid && (!own || own->pid != filter_pid))
+		return 0;
+	if (sk)
+		bpf_map_update_elem(&selected, &key, &one, BPF_ANY);
+	return 1;
+}
+
+static __always_inline void owner_from_current(struct rw_owner *o)
+{
+	o->pid = bpf_get_current_pid_tgid() >> 32;
+	o->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+/* Record the current task as the owner of sk.  A socket already known keeps
+ * its start time: a later accept/recvmsg only refines who owns it. */
+static __always_inline void owner_remember(const struct sock *sk, int only_if_new)
+{
+	struct rw_owner o = {}, *old;
+	__u64 key = (__u64)sk;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+	old = bpf_map_lookup_elem(&owners, &key);
+	if (old) {
+		if (only_if_new || old->pid == pid)
+			return;
+		o.start_ns = old->start_ns;
+	} else {
+		o.start_ns = bpf_ktime_get_boot_ns();
+	}
+	owner_from_current(&o);
+	if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
+		count(RW_CNT_OWNER_FAIL);
+}
+
+static __always_inline struct rw_owner *owner_of(const struct sock *sk, const struct rw_tuple *t,
+						 int state)
+{
+	__u64 key = (__u64)sk;
+
+	if (!sk)
+		return NULL;
+	if (state == TCP_TIME_WAIT)
+		return bpf_map_lookup_elem(&tw_owners, t);
+	return bpf_map_lookup_elem(&owners, &key);
+}
+
+/*
+ * Fill and submit a record.  sk may be NULL (reset for a segment with no
+ * socket) or a time-wait/request socket (only sock_common is valid then).
+ */
+static __always_inline int emit(__u16 type, const struct sock *sk, const struct rw_tuple *t,
+				__u8 state, __u8 oldstate, __u8 newstate, __u16 reason,
+				int has_seg, __u8 seg_flags, __u32 seg_len)
+{
+	struct rw_owner *own = NULL;
+	struct rw_record *r;
+	__u64 flags;
+
+	own = owner_of(sk, t, state);
+	if (!wanted(sk, t, own))
+		return 0;
+
+	count(RW_CNT_PRODUCED);
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(RW_CNT_LOST);
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->family = t->family;
+	r->state = state;
+	r->oldstate = oldstate;
+	r->newstate = newstate;
+	r->ts_boot_ns = bpf_ktime_get_boot_ns();
+	r->skaddr = (__u64)sk;
+	__builtin_memcpy(r->laddr, t->laddr, sizeof(r->laddr));
+	__builtin_memcpy(r->raddr, t->raddr, sizeof(r->raddr));
+	r->lport = t->lport;
+	r->rport = t->rport;
+	r->netns = t->netns;
+	r->reason = reason;
+	if (has_seg) {
+		r->sk_flags |= RW_SKF_HAS_SKB;
+		r->seg_flags = seg_flags;
+		r->seg_len = seg_len;
+	}
+	if (sk) {
+		r->sk_flags |= RW_SKF_HAS_SK;
+		if (rw_sk_fullsock(state)) {
+			const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+			const struct inet_connection_sock *icsk = (const void *)sk;
+			unsigned long skflags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+			unsigned long lt = BPF_CORE_READ(sk, sk_lingertime);
+
+			r->sk_flags |= RW_SKF_FULL;
+			if (skflags & (1UL << SOCK_LINGER))
+				r->sk_flags |= RW_SKF_LINGER;
+			if (skflags & (1UL << SOCK_DEAD))
+				r->sk_flags |= RW_SKF_DEAD;
+			if (skflags & (1UL << SOCK_DONE))
+				r->sk_flags |= RW_SKF_DONE;
+			if (skflags & (1UL << SOCK_KEEPOPEN))
+				r->sk_flags |= RW_SKF_KEEPOPEN;
+			r->sk_shutdown = BPF_CORE_READ(sk, sk_shutdown);
+			r->unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+			r->unsent = BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_nxt);
+			r->inflight = BPF_CORE_READ(tp, snd_nxt) - BPF_CORE_READ(tp, snd_una);
+			r->total_retrans = BPF_CORE_READ(tp, total_retrans);
+			r->retransmits = BPF_CORE_READ(icsk, icsk_retransmits);
+			r->probes_out = BPF_CORE_READ(icsk, icsk_probes_out);
+			r->sk_err = BPF_CORE_READ(sk, sk_err);
+			r->sk_err_soft = BPF_CORE_READ(sk, sk_err_soft);
+			r->linger2 = BPF_CORE_READ(tp, linger2);
+			r->lingertime = lt > 0xffffffffUL ? 0xffffffffU : (__u32)lt;
+			r->user_timeout = BPF_CORE_READ(icsk, icsk_user_timeout);
+			r->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
+			r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+			r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+		}
+	}
+	if (own) {
+		r->sk_flags |= RW_SKF_OWNER;
+		r->owner_pid = own->pid;
+		r->owner_cgroup = own->cgroup;
+		__builtin_memcpy(r->owner_comm, own->comm, sizeof(r->owner_comm));
+		r->start_ns = own->start_ns;
+	}
+	r->cur_pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(r->cur_comm, sizeof(r->cur_comm));
+
+	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+	return 0;
+}
+
+static __always_inline int is_tcp(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct rw_tuple t = {};
+	__u64 key = (__u64)sk;
+
+	if (!is_tcp(sk))
+		return 0;
+
+	/* connect(): tcp_v[46]_connect() in the caller, before the port is chosen */
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		owner_remember(sk, 0);
+		return 0;
+	}
+	/* listen(): inet_csk_listen_start() in the caller */
+	if (newstate == TCP_LISTEN) {
+		struct rw_listen_key lk = {
+			.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+		};
+		struct rw_owner o = {};
+
+		owner_from_current(&o);
+		if (bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY))
+			count(RW_CNT_OWNER_FAIL);
+		return 0;
+	}
+	/* A passively opened child becomes ESTABLISHED in softirq: inherit the
+	 * listener's owner until accept()/recvmsg() names the real one. */
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		struct rw_listen_key lk = {
+			.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+		};
+		struct rw_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
+
+		if (lo) {
+			struct rw_owner o = *lo;
+
+			o.start_ns = bpf_ktime_get_boot_ns();
+			if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
+				count(RW_CNT_OWNER_FAIL);
+		}
+		return 0;
+	}
+	/* close()/shutdown() run tcp_close_state() in the caller */
+	if ((oldstate == TCP_ESTABLISHED && newstate == TCP_FIN_WAIT1) ||
+	    (oldstate == TCP_CLOSE_WAIT && newstate == TCP_LAST_ACK))
+		owner_remember(sk, 1);
+
+	if (newstate != TCP_CLOSE && newstate != TCP_CLOSE_WAIT && oldstate != TCP_CLOSE_WAIT)
+		return 0;
+	tuple_from_sk(&t, sk, newstate);
+	/* tcp_time_wait() -> tcp_done(): the connection lives on as a time-wait
+	 * socket with the same tuple; carry the owner over to it. */
+	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
+		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
+
+		if (o && bpf_map_update_elem(&tw_owners, &t, o, BPF_ANY))
+			count(RW_CNT_OWNER_FAIL);
+	}
+	return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
+		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0);
+}
+
+static __always_inline int on_reset(const struct sock *sk, const struct sk_buff *skb, __u16 reason)
+{
+	struct rw_tuple t = {};
+	__u8 seg_flags = 0;
+	__u32 seg_len = 0;
+	int has_seg = 0;
+	__u8 state = TCP_CLOSE;
+
+	if (skb) {
+		has_seg = tuple_from_skb(&t, skb, &seg_flags, &seg_len) == 0;
+		if (!has_seg && !sk)
+			return 0;
+	}
+	if (sk) {
+		state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		tuple_from_sk(&t, sk, state);
+	}
+	return emit(RW_REC_SEND_RESET, sk, &t, state, 0, 0, reason, has_seg, seg_flags, seg_len);
+}
+
+/* 6.10+: tcp_send_reset(sk, skb, reason); sk may be NULL or a time-wait sock */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
+{
+	return on_reset(sk, skb, (__u16)reason);
+}
+
+/* before 6.10: tcp_send_reset(sk, skb), full sockets only */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset_noreason, const struct sock *sk, const struct sk_buff *skb)
+{
+	return on_reset(sk, skb, RW_REASON_NONE);
+}
+
+static __always_inline int emit_sk(__u16 type, const struct sock *sk)
+{
+	struct rw_tuple t = {};
+	int state;
+
+	if (!is_tcp(sk))
+		return 0;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	tuple_from_sk(&t, sk, state);
+	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0);
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_receive_reset, struct sock *sk)
+{
+	return emit_sk(RW_REC_RECV_RESET, sk);
+}
+
+SEC("tp_btf/inet_sk_error_report")
+int BPF_PROG(on_error_report, const struct sock *sk)
+{
+	return emit_sk(RW_REC_ERROR, sk);
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy_sock, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	emit_sk(RW_REC_DESTROY, sk);
+	bpf_map_delete_elem(&owners, &key);
+	if (filters_on())
+		bpf_map_delete_elem(&selected, &key);
+	return 0;
+}
+
+/* recvmsg() on the socket: tcp_recvmsg_locked() -> tcp_rcv_space_adjust(), in
+ * the reading process.  One hash lookup when the owner is already known. */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(on_rcv_space_adjust, struct sock *sk)
+{
+	owner_remember(sk, 0);
+	return 0;
+}
+
+/* accept(): optional, loaded only where fexit on inet_csk_accept works.  Its
+ * argument list changed in 6.10, so read the return value with
+ * bpf_get_func_ret() instead of naming arguments. */
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(on_accept_exit)
+{
+	__u64 ret = 0;
+
+	if (bpf_get_func_ret(ctx, &ret) || !ret)
+		return 0;
+	owner_remember((const struct sock *)ret, 0);
+	return 0;
+}

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Socket actor for the rstwatch end-to-end tests.
+
+Run inside a network namespace as `actor.py COMM`: the process renames itself
+to COMM (prctl PR_SET_NAME) so rstwatch's owner comm can be asserted exactly,
+prints one JSON line {"pid", "comm"}, then executes one command per stdin line
+and answers each with one JSON line on stdout:
+    {"ok": true, ...}  or  {"ok": false, "errno": "ECONNRESET", "msg": ...}
+
+The test driver (class Actor below, imported by run.py) sends the commands
+and waits for the answers, so every step of a scenario is synchronised on an
+observed result, never on a sleep.
+
+Commands (one socket per actor: `conn`, plus `lsock` for a server):
+    listen FAMILY ADDR PORT     bind + listen
+    accept                      accept one connection into conn
+    close_listener
+    socket FAMILY ADDR          new conn bound to ADDR:0; answers its lport
+    connect ADDR PORT           blocking connect of conn
+    send N                      send N bytes
+    recv                        one blocking recv; answers n (0 = EOF)
+    wait_readable N             wait until N bytes are queued, without reading
+    linger0                     SO_LINGER {1, 0}
+    keepalive IDLE INTVL CNT    TCP_KEEPIDLE/INTVL/CNT, then SO_KEEPALIVE 1
+    shutdown_wr
+    close
+"""
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import queue
+import select
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+PR_SET_NAME = 15
+FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+
+
+# ---------------------------------------------------------------- in the netns
+
+def set_comm(name):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
+def sockaddr(family, addr, port):
+    return (addr, port) if family == socket.AF_INET else (addr, port, 0, 0)
+
+
+class Sockets:
+    def __init__(self):
+        self.lsock = None
+        self.conn = None
+
+    def do_listen(self, fam, addr, port):
+        s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(sockaddr(s.family, addr, int(port)))
+        s.listen(16)
+        self.lsock = s
+        return {}
+
+    def do_accept(self):
+        self.conn, peer = self.lsock.accept()
+        return {"peer": peer[0], "peer_port": peer[1]}
+
+    def do_close_listener(self):
+        self.lsock.close()
+        self.lsock = None
+        return {}
+
+    def do_socket(self, fam, addr):
+        s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
+        s.bind(sockaddr(s.family, addr, 0))
+        self.conn = s
+        return {"lport": s.getsockname()[1]}
+
+    def do_connect(self, addr, port):
+        self.conn.connect(sockaddr(self.conn.family, addr, int(port)))
+        return {}
+
+    def do_send(self, n):
+        self.conn.sendall(b"x" * int(n))
+        return {}
+
+    def do_recv(self):
+        return {"n": len(self.conn.recv(65536))}
+
+    def do_wait_readable(self, n, timeout="10"):
+        deadline = time.monotonic() + float(timeout)
+        buf = bytearray(4)
+        while True:
+            fcntl.ioctl(self.conn.fileno(), termios.FIONREAD, buf)
+            queued = struct.unpack("i", buf)[0]
+            if queued >= int(n):
+                return {"queued": queued}
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT, f"only {queued} bytes queued")
+            # readable as soon as anything is queued: poll, then re-check
+            if queued == 0:
+                select.select([self.conn], [], [], left)
+            else:
+                time.sleep(0.01)
+
+    def do_linger0(self):
+        self.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return {}
+
+    def do_keepalive(self, idle, intvl, cnt):
+        c = self.conn
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, int(idle))
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, int(intvl))
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, int(cnt))
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return {}
+
+    def do_shutdown_wr(self):
+        self.conn.shutdown(socket.SHUT_WR)
+        return {}
+
+    def do_close(self):
+        self.conn.close()
+        self.conn = None
+        return {}
+
+
+def actor_main(comm):
+    set_comm(comm)
+    out = sys.stdout
+
+    def say(obj):
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    with open("/proc/self/comm") as f:
+        say({"pid": os.getpid(), "comm": f.read().strip()})
+    socks = Sockets()
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        words = line.split()
+        if not words:
+            continue
+        handler = getattr(socks, "do_" + words[0], None)
+        if handler is None:
+            say({"ok": False, "errno": None, "msg": f"unknown command {words[0]!r}"})
+            continue
+        try:
+            say({"ok": True, **handler(*words[1:])})
+        except OSError as e:
+            name = errno.errorcode.get(e.errno) if e.errno else None
+            say({"ok": False, "errno": name, "msg": str(e)})
+        except Exception as e:  # a bug in the test, not a socket error
+            say({"ok": False, "errno": None, "msg": f"{type(e).__name__}: {e}"})
+
+
+# ------------------------------------------------------------ the test driver
+
+class ActorError(Exception):
+    pass
+
+
+class Actor:
+    """Drives one actor.py process inside network namespace `ns`."""
+
+    def __init__(self, ns, comm, timeout=10):
+        self.ns = ns
+        self.comm = comm
+        self.stderr = []
+        self._q = queue.Queue()
+        self._pending = None
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-u", os.path.abspath(__file__), comm],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, bufsize=1)
+        self._threads = [threading.Thread(target=self._read_out, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for t in self._threads:
+            t.start()
+        self._pending = "(startup)"
+        try:
+            hello = self.reply(timeout)
+            self.pid = hello["pid"]
+            if self.pid != self.proc.pid:
+                raise ActorError(f"actor {comm}: pid {self.pid} is not Popen's pid "
+                                 f"{self.proc.pid} (ip netns exec did not exec?)")
+            if hello["comm"] != comm:
+                raise ActorError(f"actor {comm}: comm is {hello['comm']!r} after prctl")
+        except BaseException:
+            self.kill()
+            raise
+
+    def _read_out(self):
+        for line in self.proc.stdout:
+            try:
+                self._q.put(json.loads(line))
+            except ValueError:
+                self._q.put({"ok": False, "errno": None, "msg": f"garbage: {line!r}"})
+        self._q.put(None)
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip("\n"))
+
+    def send(self, cmd):
+        """Start a command without waiting for its answer (see reply())."""
+        if self._pending is not None:
+            raise ActorError(f"actor {self.comm}: '{cmd}' sent while '{self._pending}' is pending")
+        self._pending = cmd
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+
+    def reply(self, timeout=5):
+        cmd = self._pending
+        try:
+            r = self._q.get(timeout=timeout)
+        except queue.Empty:
+            raise ActorError(f"actor {self.comm}: no answer to '{cmd}' within {timeout:g}s") from None
+        finally:
+            self._pending = None
+        if r is None:
+            raise ActorError(f"actor {self.comm} exited during '{cmd}': {' | '.join(self.stderr[-5:])}")
+        return r
+
+    def do(self, cmd, timeout=5):
+        """Run a command that must succeed; return its answer."""
+        self.send(cmd)
+        return self.expect(None, timeout)
+
+    def expect(self, err, timeout=5):
+        """Wait for the pending command's answer: success if err is None,
+        else the failure with errno name `err` (or 0 bytes if err == 'EOF')."""
+        cmd = self._pending
+        r = self.reply(timeout)
+        if err == "EOF":
+            if r["ok"] and r.get("n") == 0:
+                return r
+        elif err is None:
+            if r["ok"]:
+                return r
+        elif not r["ok"] and r["errno"] == err:
+            return r
+        seen = f"{r['errno']} ({r['msg']})" if not r["ok"] else f"success {r}"
+        raise ActorError(f"{self.comm} '{cmd}': expected {err or 'success'}, got {seen}")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        for t in self._threads:  # they end at EOF, then close their pipes
+            t.join(timeout=2)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: actor.py COMM")
+    actor_main(sys.argv[1])

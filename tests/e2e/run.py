@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""rstwatch end-to-end tests on the real kernel.
+
+usage: python3 tests/e2e/run.py [-k SUBSTRING] [--rstwatch PATH] [--no-rstwatch] [-v]
+
+Every test builds its own pair of network namespaces (A = client, B = server)
+joined by veth, starts `rstwatch -j --port PORT` with a port unique to the
+test, makes the kernel abort (or close) one connection in one precise way,
+and asserts rstwatch's verdicts for that port in A and B exactly, together
+with the TcpExt counter deltas of both namespaces.
+
+--no-rstwatch  developer mode: run the choreography and check only what the
+               actors observed (errno) and the counters, without rstwatch.
+-v             print every test's non-zero TcpExt/Tcp deltas and verdicts.
+
+Prints `PASS name` or `FAIL name: expected ... vs seen ...` per test, then
+`N passed, M failed`; exits 0 iff nothing failed.  Needs root; never skips.
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from actor import Actor, ActorError  # noqa: E402
+from netns import NetnsError, NsPair, counter_delta  # noqa: E402
+from tracer import Rstwatch, TracerError  # noqa: E402
+from verdicts import (CHECKED_COUNTERS, Expect, check, check_counter_parity,  # noqa: E402
+                      contract_problems, ANY)
+
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+GRACE = 0.5          # seconds to wait for stray verdicts after the expected ones
+
+
+def kernel_at_least(major, minor):
+    try:
+        v = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return v >= (major, minor)
+
+
+def rst_reason(name):
+    """Reason names are asserted where the kernel has them (SPEC: 6.10+, the
+    active-reset reasons complete in 6.12); not checked on older kernels."""
+    return name if kernel_at_least(6, 12) else ANY
+
+
+class Failure(Exception):
+    def __init__(self, msg, details=()):
+        super().__init__(msg)
+        self.details = list(details)
+
+
+class Case:
+    """One test: a namespace pair, an rstwatch instance, actors, counters."""
+
+    def __init__(self, opts, n, port, family):
+        self.opts, self.n, self.port, self.family = opts, n, port, family
+        self.pair = NsPair(n)
+        self.tracer = None
+        self.actors = []
+        self.cport = None        # the client's local port, known once bound
+        self.report = []         # -v output
+
+    # -- set up / tear down
+    def begin(self):
+        if os.geteuid() != 0:
+            raise Failure(f"not root (euid {os.geteuid()}): the e2e tests need root")
+        self.t0 = time.time()
+        self.pair.setup()
+        self.ino = {s: self.pair.inode(s) for s in "AB"}
+        if not self.opts.no_rstwatch:
+            self.tracer = Rstwatch(self.opts.rstwatch, ["--port", str(self.port)])
+            self.tracer.start(timeout=20)
+        self.before = {s: self.pair.counters(s) for s in "AB"}
+
+    def cleanup(self):
+        if self.tracer is not None:
+            self.tracer.kill()
+        for a in self.actors:
+            a.kill()
+        return self.pair.teardown()
+
+    # -- helpers for scenarios
+    def addr(self, side):
+        return self.pair.addr(side, self.family)
+
+    def actor(self, side, comm):
+        a = Actor(self.pair.names[side], comm)
+        self.actors.append(a)
+        return a
+
+    def server(self, listen=True):
+        srv = self.actor("B", "rw_srv")
+        if listen:
+            srv.do(f"listen {self.family} {self.addr('B')} {self.port}")
+        return srv
+
+    def client(self):
+        cli = self.actor("A", "rw_cli")
+        self.cport = cli.do(f"socket {self.family} {self.addr('A')}")["lport"]
+        return cli
+
+    def connect(self, cli, srv):
+        cli.do(f"connect {self.addr('B')} {self.port}")
+        srv.do("accept")
+
+    def established(self):
+        """Both actors' connection, A as the client."""
+        srv = self.server()
+        cli = self.client()
+        self.connect(cli, srv)
+        return cli, srv
+
+    def expect(self, side, cls, subtype, state, origin, owner, **kw):
+        e = Expect(side, cls, subtype, state, origin, owner, **kw)
+        other = "B" if side == "A" else "A"
+        ports = {"A": self.cport, "B": self.port}
+        e.addrs = {"laddr": self.addr(side), "lport": ports[side],
+                   "raddr": self.addr(other), "rport": ports[other]}
+        return e
+
+    def side_of(self, obj):
+        for s, ino in self.ino.items():
+            if obj.get("netns") == ino:
+                return s
+        return None
+
+    def relevant(self, obj):
+        return (isinstance(obj, dict) and self.side_of(obj) is not None
+                and self.port in (obj.get("lport"), obj.get("rport")))
+
+    def sockets_check(self, side, state, count):
+        lines = [l for l in self.pair.sockets(side, state)
+                 if f":{self.port} " in l + " " or f":{self.cport} " in l + " "]
+        if len(lines) != count:
+            raise Failure(f"{side}: expected {count} {state} socket(s) on port {self.port}/"
+                          f"{self.cport} vs seen {len(lines)}", lines)
+
+    # -- the verdict
+    def finish(self, verdicts, counters, tolerate=()):
+        """verdicts: list of Expect; counters: {side: {TcpExt name: delta}}
+        (CHECKED_COUNTERS not named must stay 0); tolerate: classes ignored."""
+        if self.tracer is not None:
+            self.tracer.wait_for(self.relevant, len(verdicts), timeout=3)
+            time.sleep(GRACE)
+        after = {s: self.pair.counters(s) for s in "AB"}
+        deltas = {s: counter_delta(self.before[s], after[s]) for s in "AB"}
+        lines = self.tracer.stop() if self.tracer is not None else []
+        t1 = time.time()
+
+        counter_problems = []
+        for s in "AB":
+            for c in sorted(set(CHECKED_COUNTERS) | set(counters.get(s, {}))):
+                want, got = counters.get(s, {}).get(c, 0), deltas[s].get(c, 0)
+                if want != got:
+                    counter_problems.append(f"TcpExt {c} delta in {s}: expected {want} vs seen {got}")
+        verdict_problems, seen = [], []
+        if self.tracer is not None:
+            for raw, obj in lines:
+                if obj is None:
+                    verdict_problems.append(f"stdout line is not JSON: {raw!r}")
+                    continue
+                for p in contract_problems(obj, self.t0, t1):
+                    verdict_problems.append(f"contract: {p} in {raw}")
+                if self.relevant(obj) and obj.get("class") not in tolerate:
+                    seen.append(obj)
+            if not any(p.startswith("contract: missing") for p in verdict_problems):
+                check(verdicts, seen, self.side_of, self.family, verdict_problems)
+                check_counter_parity(seen, self.side_of, {s: deltas[s] for s in "AB"},
+                                     verdict_problems)
+
+        if self.opts.verbose:
+            for s in "AB":
+                tcp = counter_delta(self.before[s], after[s], "Tcp")
+                self.report.append(f"{s} TcpExt {deltas[s]}  Tcp {tcp}")
+            self.report += [raw for raw, obj in lines if obj is None or self.relevant(obj)]
+        problems = verdict_problems + counter_problems
+        if problems:
+            details = problems[1:]
+            if self.tracer is not None:
+                details += ["rstwatch stdout (this test's port):"]
+                details += ["  " + raw for raw, obj in lines if obj is None or self.relevant(obj)]
+                details += ["rstwatch stderr:"] + ["  " + l for l in self.tracer.stderr]
+            raise Failure(problems[0], details)
+
+
+# ------------------------------------------------------------------ scenarios
+# Each runs with a fresh Case `c` (A = client 'rw_cli', B = server 'rw_srv').
+
+def linger0(c):
+    """Client closes with SO_LINGER {1,0}: RST from A's close path."""
+    cli, srv = c.established()
+    cli.do("linger0")
+    srv.send("recv")
+    cli.do("close")
+    srv.expect("ECONNRESET")
+    c.finish([c.expect("A", "linger0", None, "ESTABLISHED", "local", cli,
+                       reason=rst_reason("TCP_STATE")),
+              c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)],
+             {"A": {"TCPAbortOnData": 1}})
+
+
+def unread_data(c):
+    """Client closes with 100 unread bytes: RST with TCP_ABORT_ON_CLOSE."""
+    cli, srv = c.established()
+    srv.do("send 100")
+    cli.do("wait_readable 100")
+    srv.send("recv")
+    cli.do("close")
+    srv.expect("ECONNRESET")
+    c.finish([c.expect("A", "unread_data", None, "ESTABLISHED", "local", cli,
+                       reason=rst_reason("TCP_ABORT_ON_CLOSE"), evidence={"unread_bytes": 100}),
+              c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)],
+             {"A": {"TCPAbortOnClose": 1}})
+
+
+def timeout_retransmit(c):
+    """B silently drops everything: A gives up after tcp_retries2=3 RTOs."""
+    c.pair.sysctl("A", "net.ipv4.tcp_retries2", 3)
+    cli, srv = c.established()
+    c.pair.drop_incoming_tcp("B", c.port)
+    cli.do("send 100")
+    cli.send("recv")
+    cli.expect("ETIMEDOUT", timeout=15)
+    # B's socket stays open (ESTABLISHED, silent) until rstwatch has stopped.
+    c.finish([c.expect("A", "timeout", "retransmit", "ESTABLISHED", "local", cli)],
+             {"A": {"TCPAbortOnTimeout": 1}})
+
+
+def timeout_syn(c):
+    """B drops SYNs: connect() fails with ETIMEDOUT after tcp_syn_retries=1."""
+    c.pair.sysctl("A", "net.ipv4.tcp_syn_retries", 1)
+    c.pair.drop_incoming_tcp("B", c.port)
+    cli = c.client()
+    cli.send(f"connect {c.addr('B')} {c.port}")
+    cli.expect("ETIMEDOUT", timeout=15)
+    c.finish([c.expect("A", "timeout", "syn", "SYN_SENT", "local", cli)],
+             {"A": {"TCPAbortOnTimeout": 1}})
+
+
+def timeout_keepalive(c):
+    """B drops everything after the handshake: keepalive 1/1/2 gives up, RST."""
+    cli, srv = c.established()
+    c.pair.drop_incoming_tcp("B", c.port)
+    cli.do("keepalive 1 1 2")     # armed only now: the first probe is 1 s from here
+    cli.send("recv")
+    cli.expect("ETIMEDOUT", timeout=15)
+    c.finish([c.expect("A", "timeout", "keepalive", "ESTABLISHED", "local", cli,
+                       reason=rst_reason("TCP_KEEPALIVE_TIMEOUT"))],
+             {"A": {"TCPAbortOnTimeout": 1}})
+
+
+def refused(c):
+    """SYN to a port without listener: B answers RST from no socket."""
+    cli = c.client()
+    cli.send(f"connect {c.addr('B')} {c.port}")
+    cli.expect("ECONNREFUSED")
+    c.finish([c.expect("B", "refused", None, None, "reply", None,
+                       reason=rst_reason("NO_SOCKET")),
+              c.expect("A", "peer_reset", None, "SYN_SENT", "peer", cli)],
+             {})
+
+
+def half_open(c):
+    """B aborts (linger 0) but its RST is lost before A's TCP sees it; then
+    A's data hits no socket in B and draws a RST from no socket.
+
+    The RST is dropped on A's input, not on B's output: an output drop makes
+    tcp_send_active_reset() fail and bumps TCPAbortFailed in B, which is not
+    the situation (a RST lost in the network) this test is about."""
+    cli, srv = c.established()
+    srv.do("close_listener")     # else B's listener would answer A's data
+    c.pair.drop_incoming_rst("A", c.port)
+    srv.do("linger0")
+    srv.do("close")
+    c.pair.nft_flush("A")
+    c.sockets_check("A", "established", 1)   # the RST really never arrived
+    cli.do("send 10")
+    cli.send("recv")
+    cli.expect("ECONNRESET")
+    c.finish([c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
+                       reason=rst_reason("TCP_STATE")),
+              c.expect("B", "half_open", None, None, "reply", None,
+                       reason=rst_reason("NO_SOCKET")),
+              c.expect("A", "peer_reset", None, "ESTABLISHED", "peer", cli)],
+             {"B": {"TCPAbortOnData": 1}})
+
+
+def time_wait(c):
+    """Orderly close, client first: A's socket enters TIME_WAIT, no abort."""
+    cli, srv = c.established()
+    cli.do("shutdown_wr")
+    srv.send("recv")
+    srv.expect("EOF")
+    srv.do("close")
+    cli.send("recv")
+    cli.expect("EOF")
+    cli.do("close")
+    c.sockets_check("A", "time-wait", 1)
+    c.sockets_check("B", "time-wait", 0)
+    c.finish([c.expect("A", "time_wait", None, "TIME_WAIT", "lifecycle", cli)],
+             {"A": {"TW": 1}})
+
+
+SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
+             refused, half_open, time_wait]
+
+
+def tests():
+    out = []
+    for fn in SCENARIOS:
+        for fam, suffix in (("ipv4", "v4"), ("ipv6", "v6")):
+            out.append((f"{fn.__name__}_{suffix}", fn, fam))
+    return out
+
+
+def run_one(opts, i, name, fn, family):
+    port = 20000 + (os.getpid() % 600) * 20 + i   # < 32768: never an ephemeral port
+    c = Case(opts, i + 1, port, family)
+    t = time.monotonic()
+    failure = None
+    try:
+        c.begin()
+        fn(c)
+    except Failure as e:
+        failure = (str(e), e.details)
+    except (ActorError, NetnsError, TracerError) as e:
+        failure = (str(e), [])
+    except Exception as e:
+        failure = (f"{type(e).__name__}: {e}", traceback.format_exc().splitlines())
+    finally:
+        try:
+            errors = c.cleanup()
+        except Exception as e:
+            errors = [f"{type(e).__name__}: {e}"]
+        if errors and failure is None:
+            failure = ("teardown: " + "; ".join(errors), [])
+    if failure is not None and c.tracer is not None and "rstwatch stderr:" not in failure[1]:
+        failure[1].append("rstwatch stderr:")
+        failure[1].extend("  " + l for l in c.tracer.stderr)
+    took = time.monotonic() - t
+    if failure is None:
+        print(f"PASS {name}" + (f"  ({took:.1f}s)" if opts.verbose else ""))
+    else:
+        print(f"FAIL {name}: {failure[0]}")
+        for line in failure[1]:
+            print("    " + line)
+    if opts.verbose:
+        for line in c.report:
+            print("    " + line)
+    sys.stdout.flush()
+    return failure is None
+
+
+def main():
+    ap = argparse.ArgumentParser(description="rstwatch end-to-end tests (root, real kernel)")
+    ap.add_argument("-k", metavar="SUBSTRING", help="run only tests whose name contains it")
+    ap.add_argument("--rstwatch", default=os.path.join(REPO, "rstwatch"),
+                    help="the rstwatch binary (default: the repository's ./rstwatch)")
+    ap.add_argument("--no-rstwatch", action="store_true",
+                    help="developer mode: check only errno and counters, without rstwatch")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    opts = ap.parse_args()
+    opts.rstwatch = os.path.abspath(opts.rstwatch)
+
+    passed = failed = 0
+    for i, (name, fn, fam) in enumerate(tests()):
+        if opts.k and opts.k not in name:
+            continue
+        if run_one(opts, i, name, fn, fam):
+            passed += 1
+        else:
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

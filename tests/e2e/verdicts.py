@@ -1,0 +1,135 @@
+"""Checks rstwatch's JSON verdicts against a scenario's expectations."""
+import datetime
+import re
+
+KEYS = ("time", "class", "subtype", "origin", "reason", "state", "family", "laddr", "lport",
+        "raddr", "rport", "netns", "pid", "comm", "cgroup", "evidence", "hint")
+ORIGINS = ("local", "reply", "peer", "lifecycle")
+TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9})Z$")
+
+# TcpExt counters asserted in both namespaces of every test: each one a
+# scenario does not expect to move must stay put.  TW (TIMEWAITED) is bumped
+# when a socket enters TIME_WAIT (__inet_twsk_schedule), not when it leaves.
+CHECKED_COUNTERS = ("TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnMemory", "TCPAbortOnTimeout",
+                    "TCPAbortOnLinger", "TCPAbortFailed", "TW", "TWKilled",
+                    "TCPTimeWaitOverflow")
+# SPEC.md: in a private netns, rstwatch's count of a class equals its counter's delta.
+COUNTER_OF_CLASS = {"linger0": "TCPAbortOnData", "data_after_close": "TCPAbortOnData",
+                    "unread_data": "TCPAbortOnClose", "linger2": "TCPAbortOnLinger",
+                    "memory": "TCPAbortOnMemory", "timeout": "TCPAbortOnTimeout"}
+
+ANY = object()
+
+
+class Expect:
+    """One expected verdict. owner is an Actor (pid and comm asserted) or None
+    (pid, comm and cgroup must be null). reason/evidence are only checked when
+    given; evidence is a dict of exact values."""
+
+    def __init__(self, side, cls, subtype, state, origin, owner, reason=ANY, evidence=None):
+        self.side, self.cls, self.subtype, self.state, self.origin = side, cls, subtype, state, origin
+        self.owner, self.reason, self.evidence = owner, reason, evidence or {}
+
+    @property
+    def key(self):
+        return (self.side, self.cls, self.subtype, self.state, self.origin)
+
+
+def key_text(key):
+    side, cls, subtype, state, origin = key
+    return f"{side}:{cls}{'/' + subtype if subtype else ''}({state},{origin})"
+
+
+def contract_problems(obj, t0, t1):
+    """Problems with one JSON object against the stable core of SPEC.md."""
+    if not isinstance(obj, dict):
+        return [f"not a JSON object: {obj!r}"]
+    p = [f"missing key {k!r}" for k in KEYS if k not in obj]
+    if p:
+        return p
+
+    def typed(k, types, nullable=False):
+        v = obj[k]
+        if v is None and nullable:
+            return
+        if isinstance(v, bool) or not isinstance(v, types) or (isinstance(v, str) and not v):
+            p.append(f"{k}={v!r} has the wrong type")
+
+    for k in ("class", "family", "laddr", "raddr", "hint"):
+        typed(k, str)
+    for k in ("subtype", "reason", "state", "comm"):
+        typed(k, str, nullable=True)
+    for k in ("lport", "rport", "netns"):
+        typed(k, int)
+    typed("pid", int, nullable=True)
+    typed("evidence", dict)
+    if obj["origin"] not in ORIGINS:
+        p.append(f"origin={obj['origin']!r}")
+    if obj["family"] not in ("ipv4", "ipv6"):
+        p.append(f"family={obj['family']!r}")
+    if isinstance(obj["reason"], str) and obj["reason"].startswith("SK_RST_REASON_"):
+        p.append(f"reason={obj['reason']!r} keeps the SK_RST_REASON_ prefix")
+    if isinstance(obj["state"], str) and obj["state"].startswith("TCP_"):
+        p.append(f"state={obj['state']!r} keeps the TCP_ prefix")
+    m = TIME_RE.match(obj["time"]) if isinstance(obj["time"], str) else None
+    if not m:
+        p.append(f"time={obj['time']!r} is not RFC 3339 UTC with nanoseconds")
+    else:
+        ts = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(
+            tzinfo=datetime.timezone.utc).timestamp() + int(m.group(2)) / 1e9
+        if not t0 - 2 <= ts <= t1 + 2:
+            p.append(f"time={obj['time']} is outside the test's run "
+                     f"[{_iso(t0)}, {_iso(t1)}] (+-2 s)")
+    return p
+
+
+def _iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%H:%M:%S.%f")
+
+
+def check(expected, seen, where, family, problems):
+    """Compare verdicts seen (JSON objects already known to be this test's
+    port in A or B) with the expected list.  where(obj) -> 'A'|'B';
+    Appends human-readable problems; returns the summary line part."""
+    def seen_key(o):
+        return (where(o), o["class"], o["subtype"], o["state"], o["origin"])
+
+    exp_keys = sorted(e.key for e in expected)
+    seen_keys = sorted(seen_key(o) for o in seen)
+    if exp_keys != seen_keys:
+        problems.insert(0, "verdicts: expected [" + ", ".join(map(key_text, exp_keys)) +
+                        "] vs seen [" + ", ".join(map(key_text, seen_keys)) + "]")
+    pool = list(seen)
+    for e in expected:
+        o = next((o for o in pool if seen_key(o) == e.key), None)
+        if o is None:
+            continue
+        pool.remove(o)
+        name = key_text(e.key)
+        want = dict(e.addrs)
+        want["family"] = family
+        if e.owner is None:
+            want.update(pid=None, comm=None, cgroup=None)
+        else:
+            want.update(pid=e.owner.pid, comm=e.owner.comm)
+        if e.reason is not ANY:
+            want["reason"] = e.reason
+        for k, v in want.items():
+            if o.get(k) != v:
+                problems.append(f"{name}: {k} expected {v!r} vs seen {o.get(k)!r}")
+        if e.owner is not None and o.get("cgroup") is None:
+            problems.append(f"{name}: cgroup expected non-null (owner {e.owner.comm}) vs seen null")
+        for k, v in e.evidence.items():
+            got = (o.get("evidence") or {}).get(k)
+            if got != v:
+                problems.append(f"{name}: evidence.{k} expected {v!r} vs seen {got!r}")
+
+
+def check_counter_parity(seen, where, deltas, problems):
+    """SPEC invariant: per namespace, verdict count per class == TcpExt delta."""
+    for side, delta in deltas.items():
+        for counter in sorted(set(COUNTER_OF_CLASS.values())):
+            n = sum(1 for o in seen if where(o) == side and COUNTER_OF_CLASS.get(o["class"]) == counter)
+            if n != delta.get(counter, 0):
+                problems.append(f"{side}: {n} verdict(s) counted by {counter} vs its delta "
+                                f"{delta.get(counter, 0)}")

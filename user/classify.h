@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The classifier: a pure function of the event stream.  It reads no clock and
+ * does no I/O; time comes from the events (and from rw_classify_tick(), whose
+ * argument the caller chooses), so a replayed stream gives the same verdicts.
+ */
+#ifndef RSTWATCH_CLASSIFY_H
+#define RSTWATCH_CLASSIFY_H
+
+#include <stddef.h>
+
+#include "verdict.h"
+
+struct rw_classifier;
+
+typedef void (*rw_emit_fn)(const struct rw_verdict *v, void *arg);
+
+struct rw_classify_stats {
+	uint64_t events;
+	uint64_t verdicts;
+	uint64_t evictions;	/* connections dropped from the full state table */
+};
+
+/* capacity: connections tracked at once; NULL on allocation failure. */
+struct rw_classifier *rw_classifier_new(size_t capacity, rw_emit_fn emit, void *arg);
+void rw_classifier_free(struct rw_classifier *c);
+
+void rw_classify(struct rw_classifier *c, const struct rw_event *ev);
+/* Time has reached now_ns: settle verdicts that waited for a follow-up event. */
+void rw_classify_tick(struct rw_classifier *c, uint64_t now_ns);
+/* End of stream: settle everything still pending. */
+void rw_classify_flush(struct rw_classifier *c);
+void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *out);
+
+/* How long a verdict may wait for the event that would change it. */
+#define RW_PENDING_NS (100ull * 1000 * 1000)
+
+#endif /* RSTWATCH_CLASSIFY_H */

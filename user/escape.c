@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Untrusted strings (a comm may hold any byte but NUL) made safe for JSON and
+ * for a terminal.  Both walk the input as UTF-8: a valid sequence passes, an
+ * invalid byte becomes U+FFFD (JSON) or \xNN (text); control bytes become
+ * \u00XX (JSON) or \xNN (text) so no input can start a new line or an escape
+ * sequence.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "escape.h"
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void rw_json_str(FILE *f, const char *str, size_t maxlen)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strnlen(str, maxlen);
+
+	fputc('"', f);
+	while (n > 0) {
+		size_t len = utf8_len(s, n);
+
+		if (len == 0) {
+			fputs("\\ufffd", f);
+			len = 1;
+		} else if (*s == '"' || *s == '\\') {
+			fputc('\\', f);
+			fputc(*s, f);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s);
+		} else {
+			fwrite(s, 1, len, f);
+		}
+		s += len;
+		n -= len;
+	}
+	fputc('"', f);
+}
+
+void rw_text_str(FILE *f, const char *str, size_t maxlen)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strnlen(str, maxlen);
+
+	while (n > 0) {
+		size_t len = utf8_len(s, n);
+
+		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\') {
+			fprintf(f, "\\x%02x", *s);
+			len = 1;
+		} else {
+			fwrite(s, 1, len, f);
+		}
+		s += len;
+		n -= len;
+	}
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The kernel-independent event: what user/decode.c makes of a BPF record and
+ * what enters the classifier.  Everything here is in rstwatch's own terms
+ * (its own state and reason numbering, wall-clock time), so a recorded stream
+ * classifies the same on any machine.
+ */
+#ifndef RSTWATCH_EVENT_H
+#define RSTWATCH_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define RW_COMM_MAX 16
+
+/* TCP states in rstwatch's numbering; names in names.c. */
+enum rw_state {
+	RW_ST_UNKNOWN = 0,
+	RW_ST_ESTABLISHED,
+	RW_ST_SYN_SENT,
+	RW_ST_SYN_RECV,
+	RW_ST_FIN_WAIT1,
+	RW_ST_FIN_WAIT2,
+	RW_ST_TIME_WAIT,
+	RW_ST_CLOSE,
+	RW_ST_CLOSE_WAIT,
+	RW_ST_LAST_ACK,
+	RW_ST_LISTEN,
+	RW_ST_CLOSING,
+	RW_ST_NEW_SYN_RECV,
+	RW_ST_BOUND_INACTIVE,
+	RW_ST_COUNT
+};
+
+/* Reset reasons (enum sk_rst_reason, 6.10+) in rstwatch's numbering. */
+enum rw_reason {
+	RW_RSN_NONE = 0,	/* the kernel gave no reason (older kernel, or not a send) */
+	RW_RSN_OTHER,		/* a reason this build has no name for: see reason_name */
+	RW_RSN_NOT_SPECIFIED,
+	RW_RSN_NO_SOCKET,
+	RW_RSN_TCP_INVALID_ACK_SEQUENCE,
+	RW_RSN_TCP_RFC7323_PAWS,
+	RW_RSN_TCP_TOO_OLD_ACK,
+	RW_RSN_TCP_ACK_UNSENT_DATA,
+	RW_RSN_TCP_FLAGS,
+	RW_RSN_TCP_OLD_ACK,
+	RW_RSN_TCP_ABORT_ON_DATA,
+	RW_RSN_TCP_TIMEWAIT_SOCKET,
+	RW_RSN_INVALID_SYN,
+	RW_RSN_TCP_ABORT_ON_CLOSE,
+	RW_RSN_TCP_ABORT_ON_LINGER,
+	RW_RSN_TCP_ABORT_ON_MEMORY,
+	RW_RSN_TCP_STATE,
+	RW_RSN_TCP_KEEPALIVE_TIMEOUT,
+	RW_RSN_TCP_DISCONNECT_WITH_DATA,
+	RW_RSN_COUNT
+};
+
+enum rw_ev_kind {
+	RW_EV_STATE = 1,	/* a state transition (into/out of CLOSE, CLOSE_WAIT) */
+	RW_EV_SEND_RESET,	/* this host sent an RST */
+	RW_EV_RECV_RESET,	/* a socket accepted an incoming RST */
+	RW_EV_ERROR,		/* an error was reported to the socket's owner */
+	RW_EV_DESTROY,		/* the socket was freed */
+};
+
+/* rw_event.flags */
+#define RW_EVF_SK	(1u << 0)	/* there was a socket */
+#define RW_EVF_FULL	(1u << 1)	/* full socket: the snapshot fields are valid */
+#define RW_EVF_LINGER	(1u << 2)	/* SO_LINGER on */
+#define RW_EVF_ORPHAN	(1u << 3)	/* no file refers to the socket any more */
+#define RW_EVF_FIN_RCVD	(1u << 4)	/* the peer's FIN had been received */
+#define RW_EVF_KEEPALIVE (1u << 5)	/* SO_KEEPALIVE on */
+#define RW_EVF_SEG	(1u << 6)	/* seg_flags/seg_len describe a segment answered */
+#define RW_EVF_OWNER	(1u << 7)	/* owner fields are valid */
+
+#define RW_REASON_NAME_MAX 40
+#define RW_CGROUP_MAX 128
+
+struct rw_event {
+	uint64_t time_ns;	/* CLOCK_REALTIME, ns */
+	uint64_t sk;		/* socket identity while it lives (0: no socket) */
+	uint8_t kind;		/* enum rw_ev_kind */
+	uint8_t state;		/* enum rw_state when the event fired */
+	uint8_t oldstate, newstate;	/* RW_EV_STATE */
+	uint8_t reason;		/* enum rw_reason */
+	uint8_t family;		/* 4 or 6 */
+	uint8_t seg_flags;	/* TCP flags of the segment answered (RW_TCP_* values) */
+	uint8_t shutdown;	/* sk_shutdown bits */
+	uint32_t flags;		/* RW_EVF_* */
+	uint8_t laddr[16], raddr[16];	/* network order; IPv4 in the first 4 bytes */
+	uint16_t lport, rport;
+	uint32_t netns;
+	uint32_t seg_len;
+
+	uint32_t unread, unsent, inflight, total_retrans;
+	uint8_t retransmits, probes_out;
+	int32_t sk_err, sk_err_soft;
+	int32_t linger2;
+	uint32_t lingertime;
+	uint32_t user_timeout_ms;
+	uint32_t snd_wnd;
+	uint64_t bytes_received, bytes_acked;
+
+	uint64_t start_ns;	/* CLOCK_REALTIME when the connection was first seen, 0 unknown */
+	uint32_t pid;		/* owner */
+	uint32_t cur_pid;	/* the task running when the event fired */
+	char comm[RW_COMM_MAX];
+	char cur_comm[RW_COMM_MAX];
+	char cgroup[RW_CGROUP_MAX];	/* owner's cgroup path, "" unknown */
+	char reason_name[RW_REASON_NAME_MAX];	/* kernel name without SK_RST_REASON_, "" none */
+};
+
+const char *rw_state_name(enum rw_state s);
+enum rw_state rw_state_from_name(const char *name);	/* "ESTABLISHED" -> RW_ST_ESTABLISHED */
+const char *rw_reason_name(enum rw_reason r);
+enum rw_reason rw_reason_from_name(const char *name);	/* "NO_SOCKET" -> ... */
+
+#endif /* RSTWATCH_EVENT_H */

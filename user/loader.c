@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Skeleton lifecycle (libbpf-tools style): open, set the rodata knobs, pick
+ * program variants from this kernel's BTF, load, attach, ring buffer.
+ * Optional programs that a kernel may refuse (fexit on accept) are retried
+ * without, so they only ever add evidence, never stop rstwatch.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "events.h"
+#include "loader.h"
+#include "rstwatch.skel.h"
+
+struct rw_tracer {
+	struct rstwatch_bpf *skel;
+	struct ring_buffer *rb;
+	struct btf *btf;
+	int ncpu;
+};
+
+static bool verbose;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	/* without -v even warnings stay quiet: our one-line errors say what failed */
+	if (!verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	fputs("rstwatch: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Parameter count of a tracepoint's BTF prototype (btf_trace_<name> is a
+ * typedef of a pointer to a func_proto whose first parameter is void *__data),
+ * or -1 if this kernel has no such tracepoint. */
+static int tp_nargs(const struct btf *btf, const char *tp)
+{
+	char name[128];
+	const struct btf_type *t;
+	int id;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return -1;
+	t = btf__type_by_id(btf, id);
+	t = btf__type_by_id(btf, t->type);	/* pointer */
+	if (!t || !btf_is_ptr(t))
+		return -1;
+	t = btf__type_by_id(btf, t->type);
+	if (!t || !btf_is_func_proto(t))
+		return -1;
+	return btf_vlen(t) - 1;
+}
+
+static bool has_func(const struct btf *btf, const char *fn)
+{
+	return btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) > 0;
+}
+
+static const char *const required_tps[] = {
+	"inet_sock_set_state", "tcp_send_reset", "tcp_receive_reset", "tcp_destroy_sock",
+	"tcp_rcv_space_adjust",
+};
+
+static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, bool with_optional,
+			 char *err, size_t errlen)
+{
+	struct rstwatch_bpf *skel;
+	int n, rc;
+
+	skel = rstwatch_bpf__open();
+	if (!skel) {
+		snprintf(err, errlen, "opening BPF object: %s", strerror(errno));
+		return -1;
+	}
+	skel->rodata->filter_pid = o->filters.pid;
+	skel->rodata->filter_port = o->filters.port;
+	skel->rodata->filter_family = o->filters.family;
+	skel->rodata->filter_netns = o->filters.netns;
+	/* a forced wakeup past a quarter of the buffer; otherwise the drain timer */
+	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 4;
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+
+	n = tp_nargs(t->btf, "tcp_send_reset");
+	bpf_program__set_autoload(skel->progs.on_send_reset, n >= 3);
+	bpf_program__set_autoload(skel->progs.on_send_reset_noreason, n == 2);
+	if (tp_nargs(t->btf, "inet_sk_error_report") < 0) {
+		/* added in 5.12; the classifier does not depend on it */
+		bpf_program__set_autoload(skel->progs.on_error_report, false);
+		note("kernel has no sock:inet_sk_error_report tracepoint: error reports not traced");
+	}
+	if (!with_optional || !has_func(t->btf, "inet_csk_accept"))
+		bpf_program__set_autoload(skel->progs.on_accept_exit, false);
+
+	rc = rstwatch_bpf__load(skel);
+	if (rc) {
+		snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-rc),
+			 rc == -EPERM ? " (run as root, or with CAP_BPF and CAP_PERFMON)" :
+					" (run with -v for the verifier's log)");
+		rstwatch_bpf__destroy(skel);
+		return -1;
+	}
+	t->skel = skel;
+	return 0;
+}
+
+int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_record_fn fn,
+		   void *ctx, char *err, size_t errlen)
+{
+	struct rw_tracer *t;
+	int rc;
+
+	verbose = o->verbose;
+	libbpf_set_print(print_libbpf);
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	t->btf = btf__load_vmlinux_btf();
+	if (!t->btf) {
+		snprintf(err, errlen, "cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
+			 "(rstwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)", strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(required_tps) / sizeof(required_tps[0]); i++) {
+		if (tp_nargs(t->btf, required_tps[i]) < 0) {
+			snprintf(err, errlen, "this kernel has no tracepoint %s (rstwatch needs Linux 5.8 or later)",
+				 required_tps[i]);
+			goto fail;
+		}
+	}
+
+	if (open_and_load(t, o, true, err, errlen)) {
+		if (open_and_load(t, o, false, err, errlen))
+			goto fail;
+		note("fexit on inet_csk_accept unavailable: accepted sockets are attributed to the "
+		     "listener's owner until they are read");
+	}
+	rc = rstwatch_bpf__attach(t->skel);
+	if (rc) {
+		snprintf(err, errlen, "attaching BPF programs: %s%s", strerror(-rc),
+			 rc == -EPERM ? " (run as root, or with CAP_BPF and CAP_PERFMON)" : "");
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), fn, ctx, NULL);
+	if (!t->rb) {
+		snprintf(err, errlen, "creating ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	t->ncpu = libbpf_num_possible_cpus();
+	if (t->ncpu <= 0) {
+		snprintf(err, errlen, "cannot count possible CPUs: %s", strerror(-t->ncpu));
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	rw_tracer_close(t);
+	return -1;
+}
+
+const struct btf *rw_tracer_btf(const struct rw_tracer *t)
+{
+	return t->btf;
+}
+
+int rw_tracer_poll(struct rw_tracer *t, int timeout_ms)
+{
+	int rc = ring_buffer__poll(t->rb, timeout_ms);
+
+	if (rc < 0 && rc != -EINTR)
+		return rc;
+	/* Records are submitted with BPF_RB_NO_WAKEUP, so poll() mostly just
+	 * times out: drain explicitly. */
+	rc = ring_buffer__consume(t->rb);
+	return rc < 0 && rc != -EINTR ? rc : 0;
+}
+
+void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c)
+{
+	uint64_t vals[RW_CNT_MAX][t->ncpu > 0 ? t->ncpu : 1];
+	int fd = bpf_map__fd(t->skel->maps.counters);
+
+	memset(c, 0, sizeof(*c));
+	for (uint32_t k = 0; k < RW_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals[k]))
+			memset(vals[k], 0, sizeof(vals[k]));
+	}
+	for (int cpu = 0; cpu < t->ncpu; cpu++) {
+		c->produced += vals[RW_CNT_PRODUCED][cpu];
+		c->lost += vals[RW_CNT_LOST][cpu];
+		c->owner_fail += vals[RW_CNT_OWNER_FAIL][cpu];
+	}
+}
+
+void rw_tracer_close(struct rw_tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	rstwatch_bpf__destroy(t->skel);
+	btf__free(t->btf);
+	free(t);
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * JSON Lines: one object per verdict.  The keys up to `hint` are SPEC's stable
+ * core; keys are only ever added.  Strings that come from outside (comm,
+ * cgroup) go through rw_json_str(), so one verdict is always one parseable line.
+ */
+#include <inttypes.h>
+#include <time.h>
+
+#include "escape.h"
+#include "output.h"
+
+static void key(FILE *f, const char *k, bool *first)
+{
+	fprintf(f, "%s\"%s\":", *first ? "" : ",", k);
+	*first = false;
+}
+
+static void kstr(FILE *f, const char *k, const char *v, bool *first)
+{
+	key(f, k, first);
+	if (v)
+		rw_json_str(f, v, SIZE_MAX);
+	else
+		fputs("null", f);
+}
+
+static void ku64(FILE *f, const char *k, uint64_t v, bool *first)
+{
+	key(f, k, first);
+	fprintf(f, "%" PRIu64, v);
+}
+
+static void kbool(FILE *f, const char *k, bool v, bool *first)
+{
+	key(f, k, first);
+	fputs(v ? "true" : "false", f);
+}
+
+static void time_rfc3339(FILE *f, uint64_t ns)
+{
+	time_t s = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&s, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "\"%s.%09" PRIu64 "Z\"", buf, (uint64_t)(ns % 1000000000u));
+}
+
+static void evidence(FILE *f, const struct rw_verdict *v)
+{
+	const struct rw_event *ev = v->ev;
+	bool first = true;
+
+	fputc('{', f);
+	if (v->ev_mask & RW_VE_ERRNO)
+		kstr(f, "errno", rw_errno_name(v->app_errno), &first);
+	if (v->ev_mask & RW_VE_SOCKET) {
+		int64_t life = rw_lifetime_ms(ev);
+
+		ku64(f, "unread_bytes", v->unread_bytes, &first);
+		ku64(f, "unsent_bytes", ev->unsent, &first);
+		ku64(f, "inflight_bytes", ev->inflight, &first);
+		ku64(f, "retransmits", ev->retransmits, &first);
+		ku64(f, "total_retrans", ev->total_retrans, &first);
+		ku64(f, "probes", ev->probes_out, &first);
+		kstr(f, "sk_err", rw_errno_name(ev->sk_err), &first);
+		kstr(f, "so_linger", rw_linger_name(ev), &first);
+		kbool(f, "keepalive", ev->flags & RW_EVF_KEEPALIVE, &first);
+		kbool(f, "orphan", ev->flags & RW_EVF_ORPHAN, &first);
+		kbool(f, "fin_received", ev->flags & RW_EVF_FIN_RCVD, &first);
+		ku64(f, "bytes_received", ev->bytes_received, &first);
+		ku64(f, "bytes_acked", ev->bytes_acked, &first);
+		key(f, "lifetime_ms", &first);
+		if (life >= 0)
+			fprintf(f, "%" PRId64, life);
+		else
+			fputs("null", f);
+	}
+	if (v->ev_mask & RW_VE_SEGMENT) {
+		char fl[40];
+
+		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
+		kstr(f, "segment_flags", fl, &first);
+		ku64(f, "segment_bytes", ev->seg_len, &first);
+	}
+	if (v->ev_mask & RW_VE_TIMEWAIT) {
+		kstr(f, "closed_first", v->closed_first_local ? "local" : "simultaneous", &first);
+		kstr(f, "substate", rw_state_name(v->tw_substate), &first);
+	}
+	if (v->cls == RW_CL_KILLED) {
+		ku64(f, "by_pid", ev->cur_pid, &first);
+		key(f, "by_comm", &first);
+		rw_json_str(f, ev->cur_comm, RW_COMM_MAX);
+	}
+	if (v->ev_mask & RW_VE_NO_STATE)
+		kbool(f, "partial", true, &first);
+	fputc('}', f);
+}
+
+void rw_json_verdict(FILE *f, const struct rw_verdict *v)
+{
+	const struct rw_event *ev = v->ev;
+	bool owner = ev->flags & RW_EVF_OWNER;
+	char addr[RW_ADDR_STR];
+	bool first = true;
+
+	fputc('{', f);
+	key(f, "time", &first);
+	time_rfc3339(f, ev->time_ns);
+	kstr(f, "class", rw_class_name(v->cls), &first);
+	kstr(f, "subtype", rw_subtype_name(v->sub), &first);
+	kstr(f, "origin", rw_origin_name(v->origin), &first);
+	kstr(f, "reason", ev->reason_name[0] ? ev->reason_name : NULL, &first);
+	kstr(f, "state", v->state == RW_ST_UNKNOWN ? NULL : rw_state_name(v->state), &first);
+	kstr(f, "family", ev->family == 6 ? "ipv6" : "ipv4", &first);
+	rw_fmt_addr(ev, true, addr, sizeof(addr));
+	kstr(f, "laddr", addr, &first);
+	ku64(f, "lport", ev->lport, &first);
+	rw_fmt_addr(ev, false, addr, sizeof(addr));
+	kstr(f, "raddr", addr, &first);
+	ku64(f, "rport", ev->rport, &first);
+	ku64(f, "netns", ev->netns, &first);
+	key(f, "pid", &first);
+	if (owner)
+		fprintf(f, "%u", ev->pid);
+	else
+		fputs("null", f);
+	key(f, "comm", &first);
+	if (owner)
+		rw_json_str(f, ev->comm, RW_COMM_MAX);
+	else
+		fputs("null", f);
+	key(f, "cgroup", &first);
+	if (owner && ev->cgroup[0])
+		rw_json_str(f, ev->cgroup, RW_CGROUP_MAX);
+	else
+		fputs("null", f);
+	key(f, "evidence", &first);
+	evidence(f, v);
+	kstr(f, "hint", rw_hint(v), &first);
+	fputs("}\n", f);
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Human-readable output: a header, then one aligned line per verdict:
+ *   TIME CLASS STATE LOCAL REMOTE OWNER  detail; hint
+ * Owner names are escaped (rw_text_str), so no comm can forge a line.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "escape.h"
+#include "output.h"
+
+#define ENDPOINT_W 27
+
+void rw_text_header(FILE *f)
+{
+	fprintf(f, "%-15s %-20s %-11s %-*s %-*s %s\n", "TIME", "CLASS", "STATE", ENDPOINT_W,
+		"LOCAL", ENDPOINT_W, "REMOTE", "OWNER  DETAIL; HINT");
+}
+
+static void endpoint(FILE *f, const struct rw_event *ev, bool local)
+{
+	char addr[RW_ADDR_STR], buf[RW_ADDR_STR + 10];
+
+	rw_fmt_addr(ev, local, addr, sizeof(addr));
+	snprintf(buf, sizeof(buf), ev->family == 6 ? "[%s]:%u" : "%s:%u", addr,
+		 local ? ev->lport : ev->rport);
+	fprintf(f, " %-*s", ENDPOINT_W, buf);
+}
+
+static void detail(FILE *f, const struct rw_verdict *v)
+{
+	const struct rw_event *ev = v->ev;
+	const char *err = rw_errno_name(v->app_errno);
+	char fl[40];
+
+	switch (v->cls) {
+	case RW_CL_UNREAD_DATA:
+		fprintf(f, "%u bytes unread", v->unread_bytes);
+		break;
+	case RW_CL_LINGER0:
+		fprintf(f, "SO_LINGER 0 close, %u bytes unsent discarded", ev->unsent + ev->inflight);
+		break;
+	case RW_CL_TIMEOUT:
+		if (v->sub == RW_SUB_KEEPALIVE)
+			fprintf(f, "%u keepalive probes unanswered", ev->probes_out);
+		else
+			fprintf(f, "gave up after %u retransmits", ev->retransmits);
+		fprintf(f, ", app gets %s", err);
+		break;
+	case RW_CL_KILLED:
+		fputs("killed by ", f);
+		rw_text_str(f, ev->cur_comm, RW_COMM_MAX);
+		fprintf(f, "[%u]", ev->cur_pid);
+		break;
+	case RW_CL_PEER_RESET:
+		fprintf(f, "app gets %s", err);
+		break;
+	case RW_CL_REFUSED:
+		fputs("SYN to a port with no listener", f);
+		break;
+	case RW_CL_HALF_OPEN:
+	case RW_CL_TIME_WAIT_RST:
+		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
+		fprintf(f, "answered %s with %u bytes", fl[0] ? fl : "segment", ev->seg_len);
+		break;
+	case RW_CL_TIME_WAIT:
+		fprintf(f, "%s", v->closed_first_local ? "closed first" : "simultaneous close");
+		if (v->tw_substate == RW_ST_FIN_WAIT2)
+			fputs(", peer's FIN still due", f);
+		break;
+	default:
+		break;
+	}
+	if (ev->reason_name[0])
+		fprintf(f, " [%s]", ev->reason_name);
+}
+
+void rw_text_verdict(FILE *f, const struct rw_verdict *v)
+{
+	const struct rw_event *ev = v->ev;
+	time_t s = (time_t)(ev->time_ns / 1000000000ull);
+	const char *sub = rw_subtype_name(v->sub);
+	char cls[48], tbuf[16];
+	struct tm tm;
+
+	localtime_r(&s, &tm);
+	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
+	snprintf(cls, sizeof(cls), "%s%s%s", rw_class_name(v->cls), sub ? "/" : "", sub ? sub : "");
+	fprintf(f, "%s.%06" PRIu64 " %-20s %-11s", tbuf, (uint64_t)((ev->time_ns / 1000) % 1000000), cls,
+		v->state == RW_ST_UNKNOWN ? "-" : rw_state_name(v->state));
+	endpoint(f, ev, true);
+	endpoint(f, ev, false);
+	fputc(' ', f);
+	if (ev->flags & RW_EVF_OWNER) {
+		rw_text_str(f, ev->comm, RW_COMM_MAX);
+		fprintf(f, "[%u]", ev->pid);
+	} else {
+		fputc('-', f);
+	}
+	fputs("  ", f);
+	detail(f, v);
+	fprintf(f, "; %s\n", rw_hint(v));
+}
+
+void rw_text_event(FILE *f, const struct rw_event *ev)
+{
+	static const char *const kinds[] = { "?", "state", "send_reset", "recv_reset", "error",
+					     "destroy" };
+	char fl[40];
+
+	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64 " %s",
+		(uint64_t)(ev->time_ns / 1000000000u), (uint64_t)(ev->time_ns % 1000000000u),
+		ev->kind < 6 ? kinds[ev->kind] : "?", ev->sk, rw_state_name(ev->state));
+	if (ev->kind == RW_EV_STATE)
+		fprintf(f, " %s->%s", rw_state_name(ev->oldstate), rw_state_name(ev->newstate));
+	endpoint(f, ev, true);
+	endpoint(f, ev, false);
+	fprintf(f, " netns=%u flags=%#x", ev->netns, ev->flags);
+	if (ev->reason_name[0])
+		fprintf(f, " reason=%s", ev->reason_name);
+	if (ev->flags & RW_EVF_SEG) {
+		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
+		fprintf(f, " seg=%s/%u", fl, ev->seg_len);
+	}
+	if (ev->flags & RW_EVF_FULL)
+		fprintf(f, " unread=%u unsent=%u inflight=%u rto=%u probes=%u err=%d soft=%d "
+			"linger=%s l2=%d shut=%u", ev->unread, ev->unsent, ev->inflight,
+			ev->retransmits, ev->probes_out, ev->sk_err, ev->sk_err_soft,
+			rw_linger_name(ev), ev->linger2, ev->shutdown);
+	fprintf(f, " owner=");
+	if (ev->flags & RW_EVF_OWNER) {
+		rw_text_str(f, ev->comm, RW_COMM_MAX);
+		fprintf(f, "[%u]", ev->pid);
+	} else {
+		fputc('-', f);
+	}
+	fprintf(f, " cur=");
+	rw_text_str(f, ev->cur_comm, RW_COMM_MAX);
+	fprintf(f, "[%u]\n", ev->cur_pid);
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Verdict names and hints: the user-facing contract of each class. */
+#include <stddef.h>
+#include <string.h>
+
+#include "verdict.h"
+
+static const char *const class_names[RW_CL_COUNT] = {
+	[RW_CL_LINGER0] = "linger0",
+	[RW_CL_UNREAD_DATA] = "unread_data",
+	[RW_CL_TIMEOUT] = "timeout",
+	[RW_CL_KILLED] = "killed",
+	[RW_CL_REFUSED] = "refused",
+	[RW_CL_HALF_OPEN] = "half_open",
+	[RW_CL_TIME_WAIT_RST] = "time_wait_rst",
+	[RW_CL_PEER_RESET] = "peer_reset",
+	[RW_CL_TIME_WAIT] = "time_wait",
+	[RW_CL_UNCLASSIFIED] = "unclassified",
+};
+
+static const char *const subtype_names[RW_SUB_COUNT] = {
+	[RW_SUB_NONE] = NULL,
+	[RW_SUB_RETRANSMIT] = "retransmit",
+	[RW_SUB_SYN] = "syn",
+	[RW_SUB_KEEPALIVE] = "keepalive",
+};
+
+static const char *const origin_names[] = {
+	[RW_OR_LOCAL] = "local",
+	[RW_OR_REPLY] = "reply",
+	[RW_OR_PEER] = "peer",
+	[RW_OR_LIFECYCLE] = "lifecycle",
+};
+
+const char *rw_class_name(enum rw_class c)
+{
+	return (unsigned)c < RW_CL_COUNT ? class_names[c] : "unclassified";
+}
+
+enum rw_class rw_class_from_name(const char *name)
+{
+	for (int i = 0; i < RW_CL_COUNT; i++)
+		if (strcmp(class_names[i], name) == 0)
+			return i;
+	return RW_CL_COUNT;
+}
+
+const char *rw_subtype_name(enum rw_subtype s)
+{
+	return (unsigned)s < RW_SUB_COUNT ? subtype_names[s] : NULL;
+}
+
+const char *rw_origin_name(enum rw_origin o)
+{
+	return (unsigned)o <= RW_OR_LIFECYCLE ? origin_names[o] : "local";
+}
+
+const char *rw_hint(const struct rw_verdict *v)
+{
+	switch (v->cls) {
+	case RW_CL_LINGER0:
+		return "the application closed with SO_LINGER {1,0}, which resets instead of "
+		       "closing; drop the linger-0 option unless the abort is intended";
+	case RW_CL_UNREAD_DATA:
+		return "the application closed with unread bytes in its receive queue, so the "
+		       "kernel reset the connection; read the request fully, or shutdown(SHUT_WR) "
+		       "and drain, before close()";
+	case RW_CL_TIMEOUT:
+		switch (v->sub) {
+		case RW_SUB_SYN:
+			return "no answer to SYN: the peer is down, unreachable or a firewall drops "
+			       "the SYN; check the route, the peer's listener and filtering";
+		case RW_SUB_KEEPALIVE:
+			return "keepalive probes went unanswered: the peer or a middlebox (NAT, "
+			       "conntrack, load balancer) forgot the connection; check the path "
+			       "and idle timeouts";
+		default:
+			return "data stayed unacknowledged through every retransmission: the path "
+			       "or the peer went away; check connectivity, MTU and tcp_retries2";
+		}
+	case RW_CL_KILLED:
+		return "the socket was destroyed from outside the application (ss -K, "
+		       "SOCK_DESTROY, connect(AF_UNSPEC)); find who did it in the evidence";
+	case RW_CL_REFUSED:
+		return "a SYN arrived for a port with no listener; start the service or fix "
+		       "the client's port";
+	case RW_CL_HALF_OPEN:
+		return "a segment arrived for a connection this host does not have (restart, "
+		       "NAT/conntrack expiry, silent local abort); the peer must reconnect, "
+		       "check idle timeouts on the path";
+	case RW_CL_TIME_WAIT_RST:
+		return "a segment hit a TIME_WAIT socket and was answered with RST; usually a "
+		       "delayed segment or a peer reusing the 4-tuple too early";
+	case RW_CL_PEER_RESET:
+		return "the peer reset the connection; look at the peer's own verdict (or its "
+		       "logs) for why it aborted";
+	case RW_CL_TIME_WAIT:
+		return "this side closed first and holds TIME_WAIT for 60 s; normal, but many of "
+		       "them to one peer can exhaust ephemeral ports (reuse connections)";
+	default:
+		return "an RST rstwatch cannot classify yet; the kernel's reason and the state "
+		       "are the best evidence";
+	}
+}
