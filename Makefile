@@ -38,7 +38,11 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all clean install test unit e2e vmlinux
+# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables).
+DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+	iproute2 nftables procps python3
+
+.PHONY: all clean install test unit e2e vmlinux deps
 
 all: rstwatch
 
@@ -82,6 +86,10 @@ e2e: rstwatch
 # The whole suite: unit tests (no root) then the real-kernel e2e tests (root).
 test: rstwatch $(UNIT_BINS)
 	$(Q)tests/run-all $(UNIT_BINS)
+
+deps:
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $(DEPS)
 
 vmlinux:
 	$(Q)vmlinux/gen.sh $(BTF) $(ARCH)

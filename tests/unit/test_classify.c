@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Classifier on hand-checked event sequences.  Each sequence is what the
+ * kernel's tracepoints really emit for that abort (taken from `rstwatch
+ * --events` on 6.18, and from the 6.1 code paths where they differ).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "classify.h"
+#include "events.h"
+
+#define MAXV 16
+
+struct got {
+	int n;
+	struct rw_verdict v[MAXV];
+	struct rw_event ev[MAXV];
+};
+
+static void collect(const struct rw_verdict *v, void *arg)
+{
+	struct got *g = arg;
+
+	if (g->n < MAXV) {
+		g->v[g->n] = *v;
+		g->ev[g->n] = *v->ev;	/* the event may live in the classifier */
+		g->v[g->n].ev = &g->ev[g->n];
+	}
+	g->n++;
+}
+
+static uint64_t now = 1000000000ull;
+
+static struct rw_event ev_sk(enum rw_ev_kind kind, uint64_t sk, enum rw_state state)
+{
+	struct rw_event e = { 0 };
+
+	now += 1000;	/* 1 us apart, as a close path runs */
+	e.time_ns = now;
+	e.kind = kind;
+	e.sk = sk;
+	e.state = state;
+	e.family = 4;
+	e.flags = RW_EVF_SK | RW_EVF_FULL | RW_EVF_OWNER;
+	e.lport = 40000;
+	e.rport = 8080;
+	e.pid = 42;
+	memcpy(e.comm, "client", 7);
+	return e;
+}
+
+static struct rw_event ev_state(uint64_t sk, enum rw_state from, enum rw_state to)
+{
+	struct rw_event e = ev_sk(RW_EV_STATE, sk, to);
+
+	e.oldstate = from;
+	e.newstate = to;
+	return e;
+}
+
+static struct rw_event ev_rst(uint64_t sk, enum rw_state state, enum rw_reason reason)
+{
+	struct rw_event e = ev_sk(RW_EV_SEND_RESET, sk, state);
+
+	e.reason = reason;
+	if (reason != RW_RSN_NONE)
+		snprintf(e.reason_name, sizeof(e.reason_name), "%s", rw_reason_name(reason));
+	return e;
+}
+
+static struct rw_classifier *fresh(struct got *g, size_t cap)
+{
+	memset(g, 0, sizeof(*g));
+	return rw_classifier_new(cap, collect, g);
+}
+
+static void expect_one(struct got *g, enum rw_class cls, enum rw_subtype sub, enum rw_state st)
+{
+	CHECK_INT("verdict count", g->n, 1);
+	if (g->n < 1)
+		return;
+	CHECK_STR("class", rw_class_name(g->v[0].cls), rw_class_name(cls));
+	CHECK_STR("subtype", rw_subtype_name(g->v[0].sub), rw_subtype_name(sub));
+	CHECK_STR("state", rw_state_name(g->v[0].state), rw_state_name(st));
+}
+
+static void linger0(enum rw_reason reason)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	/* tcp_disconnect(): CLOSE first, then the RST */
+	e = ev_state(1, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	e = ev_rst(1, RW_ST_CLOSE, reason);
+	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 1, .time_ns = now });
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_LINGER0, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	if (g.n)
+		CHECK_INT("linger0 origin", g.v[0].origin, RW_OR_LOCAL);
+	rw_classifier_free(c);
+}
+
+static void unread(enum rw_reason reason, bool fin, uint32_t raw, uint32_t want)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+	enum rw_state from = fin ? RW_ST_CLOSE_WAIT : RW_ST_ESTABLISHED;
+
+	e = ev_state(7, from, RW_ST_CLOSE);
+	e.unread = raw;
+	if (fin)
+		e.flags |= RW_EVF_FIN_RCVD;
+	rw_classify(c, &e);
+	e = ev_rst(7, RW_ST_CLOSE, reason);
+	e.unread = raw;
+	if (fin)
+		e.flags |= RW_EVF_FIN_RCVD;
+	/* linger 0 too: unread data wins, as in __tcp_close() */
+	e.flags |= RW_EVF_LINGER;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_UNREAD_DATA, RW_SUB_NONE, from);
+	if (g.n)
+		CHECK_INT("unread bytes (FIN not counted)", g.v[0].unread_bytes, want);
+	rw_classifier_free(c);
+}
+
+static void timeout_retransmit(bool report_first)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	if (report_first) {
+		/* 6.1 tcp_write_err(): sk_error_report() before tcp_done() */
+		e = ev_sk(RW_EV_ERROR, 3, RW_ST_ESTABLISHED);
+		e.sk_err = ETIMEDOUT;
+		rw_classify(c, &e);
+	}
+	e = ev_state(3, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.sk_err = ETIMEDOUT;
+	e.retransmits = 4;
+	rw_classify(c, &e);
+	if (!report_first) {
+		/* 6.10+ tcp_done_with_error(): report after CLOSE */
+		e = ev_sk(RW_EV_ERROR, 3, RW_ST_CLOSE);
+		e.sk_err = ETIMEDOUT;
+		rw_classify(c, &e);
+	}
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_RETRANSMIT, RW_ST_ESTABLISHED);
+	if (g.n)
+		CHECK_INT("errno the app sees", g.v[0].app_errno, ETIMEDOUT);
+	rw_classifier_free(c);
+}
+
+static void timeout_syn(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_state(4, RW_ST_SYN_SENT, RW_ST_CLOSE);
+
+	e.sk_err = ETIMEDOUT;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_SYN, RW_ST_SYN_SENT);
+	rw_classifier_free(c);
+}
+
+static void timeout_keepalive(bool with_reason)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	/* tcp_keepalive_timer(): RST while still ESTABLISHED, then tcp_write_err() */
+	e = ev_rst(5, RW_ST_ESTABLISHED, with_reason ? RW_RSN_TCP_KEEPALIVE_TIMEOUT : RW_RSN_NONE);
+	e.probes_out = 2;
+	e.flags |= RW_EVF_KEEPALIVE;
+	rw_classify(c, &e);
+	CHECK_INT("no verdict before the socket closes", g.n, 0);
+	e = ev_state(5, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.sk_err = ETIMEDOUT;
+	e.probes_out = 2;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_KEEPALIVE, RW_ST_ESTABLISHED);
+	rw_classifier_free(c);
+}
+
+static void peer_reset(enum rw_state st, int want_errno, int close_err)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	rw_classify(c, &(struct rw_event){ 0 });	/* a kind-0 event is ignored */
+	e = ev_sk(RW_EV_RECV_RESET, 9, st);
+	rw_classify(c, &e);
+	e = ev_state(9, st, RW_ST_CLOSE);
+	e.sk_err = close_err;
+	rw_classify(c, &e);
+	e = ev_sk(RW_EV_ERROR, 9, RW_ST_CLOSE);
+	e.sk_err = close_err;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_PEER_RESET, RW_SUB_NONE, st);
+	if (g.n) {
+		CHECK_INT("errno", g.v[0].app_errno, want_errno);
+		CHECK_INT("origin", g.v[0].origin, RW_OR_PEER);
+	}
+	rw_classifier_free(c);
+}
+
+static void no_socket(uint8_t seg_flags, enum rw_class want)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_rst(0, RW_ST_CLOSE, RW_RSN_NO_SOCKET);
+
+	e.flags = RW_EVF_SEG;
+	e.seg_flags = seg_flags;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, want, RW_SUB_NONE, RW_ST_UNKNOWN);
+	if (g.n)
+		CHECK_INT("origin", g.v[0].origin, RW_OR_REPLY);
+	rw_classifier_free(c);
+}
+
+static void time_wait(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	/* tcp_time_wait() -> tcp_done(): FIN_WAIT2 -> CLOSE, FIN received, no error */
+	e = ev_state(11, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	e.flags |= RW_EVF_FIN_RCVD;
+	rw_classify(c, &e);
+	CHECK_INT("time_wait waits for a possible RST", g.n, 0);
+	rw_classify_tick(c, e.time_ns + RW_PENDING_NS - 1);
+	CHECK_INT("still waiting just before the deadline", g.n, 0);
+	rw_classify_tick(c, e.time_ns + RW_PENDING_NS);
+	expect_one(&g, RW_CL_TIME_WAIT, RW_SUB_NONE, RW_ST_TIME_WAIT);
+	if (g.n) {
+		CHECK_INT("origin", g.v[0].origin, RW_OR_LIFECYCLE);
+		CHECK_INT("closed first", g.v[0].closed_first_local, 1);
+	}
+	rw_classifier_free(c);
+
+	/* the destroy that follows for an orphan settles it at once */
+	c = fresh(&g, 64);
+	e = ev_state(12, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 12, .time_ns = now });
+	expect_one(&g, RW_CL_TIME_WAIT, RW_SUB_NONE, RW_ST_FIN_WAIT2);
+	rw_classifier_free(c);
+
+	/* FIN_WAIT2 -> CLOSE then an RST: a linger-0 close after shutdown(), not TIME_WAIT */
+	c = fresh(&g, 64);
+	e = ev_state(13, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	e.flags |= RW_EVF_LINGER;
+	rw_classify(c, &e);
+	e = ev_rst(13, RW_ST_CLOSE, RW_RSN_TCP_STATE);
+	e.flags |= RW_EVF_LINGER;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_LINGER0, RW_SUB_NONE, RW_ST_FIN_WAIT2);
+	rw_classifier_free(c);
+}
+
+static void killed(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	/* tcp_abort(): sk_err ECONNABORTED, report, RST while ESTABLISHED, tcp_done() */
+	e = ev_rst(20, RW_ST_ESTABLISHED, RW_RSN_TCP_STATE);
+	e.sk_err = ECONNABORTED;
+	rw_classify(c, &e);
+	e = ev_state(20, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.sk_err = ECONNABORTED;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_KILLED, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	rw_classifier_free(c);
+}
+
+static void reused_address(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	/* a linger-0 close whose destroy we never saw ... */
+	e = ev_state(30, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.flags |= RW_EVF_LINGER;
+	rw_classify(c, &e);
+	e = ev_rst(30, RW_ST_CLOSE, RW_RSN_TCP_STATE);
+	e.flags |= RW_EVF_LINGER;
+	rw_classify(c, &e);
+	/* ... then a new socket at the same address is reset by its peer */
+	e = ev_sk(RW_EV_RECV_RESET, 30, RW_ST_ESTABLISHED);
+	rw_classify(c, &e);
+	CHECK_INT("both verdicts", g.n, 2);
+	if (g.n == 2)
+		CHECK_STR("second", rw_class_name(g.v[1].cls), "peer_reset");
+	rw_classifier_free(c);
+}
+
+static void eviction(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 2);
+	struct rw_classify_stats st;
+	struct rw_event e;
+
+	/* three pending TIME_WAITs in a table of two: the oldest is settled, not lost */
+	for (uint64_t sk = 40; sk < 43; sk++) {
+		e = ev_state(sk, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+		e.flags |= RW_EVF_FIN_RCVD;
+		rw_classify(c, &e);
+	}
+	rw_classify_stats(c, &st);
+	CHECK_INT("evictions counted", st.evictions, 1);
+	CHECK_INT("evicted connection's verdict emitted", g.n, 1);
+	rw_classify_flush(c);
+	CHECK_INT("all three verdicts", g.n, 3);
+	rw_classifier_free(c);
+
+	/* an RST on a closed socket we no longer remember: verdict marked partial */
+	c = fresh(&g, 64);
+	e = ev_rst(50, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_CLOSE);
+	e.unread = 5;
+	rw_classify(c, &e);
+	expect_one(&g, RW_CL_UNREAD_DATA, RW_SUB_NONE, RW_ST_CLOSE);
+	if (g.n)
+		CHECK_INT("partial evidence flagged", !!(g.v[0].ev_mask & RW_VE_NO_STATE), 1);
+	rw_classifier_free(c);
+}
+
+int main(void)
+{
+	TEST("linger0, 6.12+ reason TCP_STATE");
+	linger0(RW_RSN_TCP_STATE);
+	TEST("linger0, pre-6.10 no reason");
+	linger0(RW_RSN_NONE);
+	TEST("unread_data with reason");
+	unread(RW_RSN_TCP_ABORT_ON_CLOSE, false, 100, 100);
+	TEST("unread_data without reason, FIN received");
+	unread(RW_RSN_NONE, true, 101, 100);
+	TEST("timeout/retransmit, report after CLOSE");
+	timeout_retransmit(false);
+	TEST("timeout/retransmit, report before CLOSE (6.1)");
+	timeout_retransmit(true);
+	TEST("timeout/syn");
+	timeout_syn();
+	TEST("timeout/keepalive with reason");
+	timeout_keepalive(true);
+	TEST("timeout/keepalive without reason");
+	timeout_keepalive(false);
+	TEST("peer_reset in SYN_SENT");
+	peer_reset(RW_ST_SYN_SENT, ECONNREFUSED, ECONNREFUSED);
+	TEST("peer_reset in ESTABLISHED");
+	peer_reset(RW_ST_ESTABLISHED, ECONNRESET, ECONNRESET);
+	TEST("peer_reset in CLOSE_WAIT");
+	peer_reset(RW_ST_CLOSE_WAIT, EPIPE, EPIPE);
+	TEST("refused");
+	no_socket(RW_TCP_SYN, RW_CL_REFUSED);
+	TEST("half_open");
+	no_socket(RW_TCP_ACK | RW_TCP_PSH, RW_CL_HALF_OPEN);
+	TEST("time_wait");
+	time_wait();
+	TEST("killed");
+	killed();
+	TEST("reused socket address");
+	reused_address();
+	TEST("eviction");
+	eviction();
+	return check_done("classify");
+}

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Encoders: JSON string escaping, text escaping, and whole verdict lines.
+ * With --emit, prints verdict lines with hostile comms for tests/unit/run to
+ * check with a real JSON parser.
+ */
+#include <stdlib.h>
+
+#include "check.h"
+#include "escape.h"
+#include "output.h"
+
+static char *capture(void (*fn)(FILE *, const char *, size_t), const char *s, size_t n)
+{
+	static char buf[4096];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	fn(f, s, n);
+	fclose(f);
+	return buf;
+}
+
+static void json_escapes(void)
+{
+	char all[33];
+
+	TEST("json escaping");
+	CHECK_STR("plain", capture(rw_json_str, "nginx", 16), "\"nginx\"");
+	CHECK_STR("quote and backslash", capture(rw_json_str, "a\"b\\c", 16), "\"a\\\"b\\\\c\"");
+	CHECK_STR("newline, tab, ESC", capture(rw_json_str, "a\nb\tc\x1b[2J", 16),
+		  "\"a\\u000ab\\u0009c\\u001b[2J\"");
+	CHECK_STR("DEL", capture(rw_json_str, "\x7f", 16), "\"\\u007f\"");
+	for (int i = 0; i < 32; i++)
+		all[i] = (char)(i + 1 < 32 ? i + 1 : ' ');
+	all[32] = 0;
+	CHECK_STR("every control byte",
+		  capture(rw_json_str, all, sizeof(all)),
+		  "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\u0008\\u0009\\u000a"
+		  "\\u000b\\u000c\\u000d\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014"
+		  "\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e"
+		  "\\u001f \"");
+	CHECK_STR("valid UTF-8 passes", capture(rw_json_str, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 32),
+		  "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+	CHECK_STR("stray continuation byte", capture(rw_json_str, "a\x80z", 16), "\"a\\ufffdz\"");
+	CHECK_STR("truncated sequence", capture(rw_json_str, "a\xe2\x82", 16), "\"a\\ufffd\\ufffd\"");
+	CHECK_STR("overlong NUL", capture(rw_json_str, "\xc0\x80", 16), "\"\\ufffd\\ufffd\"");
+	CHECK_STR("UTF-16 surrogate", capture(rw_json_str, "\xed\xa0\x80", 16),
+		  "\"\\ufffd\\ufffd\\ufffd\"");
+	CHECK_STR("beyond U+10FFFF", capture(rw_json_str, "\xf4\x90\x80\x80", 16),
+		  "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	CHECK_STR("15 bytes, no NUL: stops at maxlen", capture(rw_json_str, "ABCDEFGHIJKLMNOPQRS", 15),
+		  "\"ABCDEFGHIJKLMNO\"");
+}
+
+static void text_escapes(void)
+{
+	TEST("text escaping");
+	CHECK_STR("plain", capture(rw_text_str, "curl", 16), "curl");
+	CHECK_STR("newline cannot forge a line", capture(rw_text_str, "x\n12:00 fake", 16),
+		  "x\\x0a12:00 fake");
+	CHECK_STR("ESC and backslash", capture(rw_text_str, "\x1b]0;\\", 16), "\\x1b]0;\\x5c");
+	CHECK_STR("invalid UTF-8", capture(rw_text_str, "\xff\xfe", 16), "\\xff\\xfe");
+	CHECK_STR("valid UTF-8 passes", capture(rw_text_str, "\xc3\xa9t\xc3\xa9", 16), "\xc3\xa9t\xc3\xa9");
+}
+
+static struct rw_event sample_event(const char *comm)
+{
+	struct rw_event ev = { 0 };
+
+	ev.time_ns = 1795313504214201328ull;	/* 2026-11-22T02:11:44.214201328Z */
+	ev.kind = RW_EV_SEND_RESET;
+	ev.sk = 0xffff888108d0c0c0ull;
+	ev.state = RW_ST_CLOSE;
+	ev.family = 4;
+	ev.flags = RW_EVF_SK | RW_EVF_FULL | RW_EVF_OWNER | RW_EVF_FIN_RCVD;
+	memcpy(ev.laddr, (uint8_t[]){ 10, 231, 1, 1 }, 4);
+	memcpy(ev.raddr, (uint8_t[]){ 10, 231, 1, 2 }, 4);
+	ev.lport = 40000;
+	ev.rport = 8080;
+	ev.netns = 4026532000u;
+	ev.unread = 101;
+	ev.bytes_received = 100;
+	ev.pid = 4242;
+	ev.start_ns = ev.time_ns - 1500000000ull;
+	memcpy(ev.comm, comm, strnlen(comm, RW_COMM_MAX));
+	snprintf(ev.cgroup, sizeof(ev.cgroup), "/system.slice/app.service");
+	snprintf(ev.reason_name, sizeof(ev.reason_name), "TCP_ABORT_ON_CLOSE");
+	return ev;
+}
+
+static void verdict_line(void)
+{
+	struct rw_event ev = sample_event("client");
+	struct rw_verdict v = {
+		.cls = RW_CL_UNREAD_DATA, .origin = RW_OR_LOCAL, .state = RW_ST_CLOSE_WAIT,
+		.ev_mask = RW_VE_SOCKET, .unread_bytes = 100, .ev = &ev,
+	};
+	char buf[4096];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	TEST("JSON verdict line");
+	rw_json_verdict(f, &v);
+	fclose(f);
+	CHECK_STR("whole line", buf,
+		  "{\"time\":\"2026-11-22T02:11:44.214201328Z\",\"class\":\"unread_data\","
+		  "\"subtype\":null,\"origin\":\"local\",\"reason\":\"TCP_ABORT_ON_CLOSE\","
+		  "\"state\":\"CLOSE_WAIT\",\"family\":\"ipv4\",\"laddr\":\"10.231.1.1\","
+		  "\"lport\":40000,\"raddr\":\"10.231.1.2\",\"rport\":8080,\"netns\":4026532000,"
+		  "\"pid\":4242,\"comm\":\"client\",\"cgroup\":\"/system.slice/app.service\","
+		  "\"evidence\":{\"unread_bytes\":100,\"unsent_bytes\":0,\"inflight_bytes\":0,"
+		  "\"retransmits\":0,\"total_retrans\":0,\"probes\":0,\"sk_err\":null,"
+		  "\"so_linger\":\"off\",\"keepalive\":false,\"orphan\":false,\"fin_received\":true,"
+		  "\"bytes_received\":100,\"bytes_acked\":0,\"lifetime_ms\":1500},"
+		  "\"hint\":\"the application closed with unread bytes in its receive queue, so the "
+		  "kernel reset the connection; read the request fully, or shutdown(SHUT_WR) and "
+		  "drain, before close()\"}\n");
+
+	/* no owner, no socket: nulls, and IPv6 in compressed form */
+	ev = sample_event("");
+	ev.flags = RW_EVF_SEG;
+	ev.family = 6;
+	memset(ev.laddr, 0, 16);
+	memset(ev.raddr, 0, 16);
+	ev.laddr[0] = 0xfd;
+	ev.laddr[15] = 2;
+	ev.raddr[0] = 0xfd;
+	ev.raddr[15] = 1;
+	ev.seg_flags = 0x02;
+	v = (struct rw_verdict){ .cls = RW_CL_REFUSED, .origin = RW_OR_REPLY,
+				 .state = RW_ST_UNKNOWN, .ev_mask = RW_VE_SEGMENT, .ev = &ev };
+	f = fmemopen(buf, sizeof(buf), "w");
+	rw_json_verdict(f, &v);
+	fclose(f);
+	CHECK_INT("ends in exactly one newline", strchr(buf, '\n') == buf + strlen(buf) - 1, 1);
+	CHECK_INT("state null", strstr(buf, "\"state\":null,") != NULL, 1);
+	CHECK_INT("owner null", strstr(buf, "\"pid\":null,\"comm\":null,\"cgroup\":null,") != NULL, 1);
+	CHECK_INT("ipv6 compressed", strstr(buf, "\"laddr\":\"fd00::2\"") != NULL, 1);
+	CHECK_INT("segment evidence", strstr(buf, "\"segment_flags\":\"SYN\",\"segment_bytes\":0") != NULL, 1);
+}
+
+/* Verdict lines whose comm is hostile; the runner parses each with Python's json. */
+static int emit_hostile(void)
+{
+	static const char *const comms[] = {
+		"quo\"te", "back\\slash", "new\nline", "esc\x1b[31m", "bad\xff\xfeutf8",
+		"ABCDEFGHIJKLMNOP", "\x01\x02\x03\x7f", "\xe2\x82",
+	};
+
+	for (size_t i = 0; i < sizeof(comms) / sizeof(comms[0]); i++) {
+		struct rw_event ev = sample_event(comms[i]);
+		struct rw_verdict v = { .cls = RW_CL_LINGER0, .state = RW_ST_ESTABLISHED,
+					.ev_mask = RW_VE_SOCKET, .ev = &ev };
+
+		rw_json_verdict(stdout, &v);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--emit") == 0)
+		return emit_hostile();
+	json_escapes();
+	text_escapes();
+	verdict_line();
+	return check_done("output");
+}
