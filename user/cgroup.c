@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * cgroup v2 id -> path.  bpf_get_current_cgroup_id() returns the kernfs node
- * id, which is also what name_to_handle_at() reports for the cgroup's
- * directory.  The tree is walked once at start and again, at most once a
- * second, when an unknown id shows up (a new container or service).
+ * id in the v2 hierarchy, which is also what name_to_handle_at() reports for
+ * the cgroup's directory.  The v2 hierarchy is found in /proc/self/mounts: it
+ * is /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones.
+ * The tree is walked once at start and again, at most once a second, when an
+ * unknown id shows up (a new container or service).
  */
 #include <fcntl.h>
 #include <ftw.h>
+#include <mntent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,6 @@
 
 #include "cgroup.h"
 
-#define CGROUP_ROOT "/sys/fs/cgroup"
 #define MAX_CGROUPS 65536
 
 struct cg_entry {
@@ -26,6 +28,8 @@ struct cg_entry {
 static struct cg_entry *cg_tab;	/* open addressing, cg_cap slots */
 static size_t cg_cap, cg_count;
 static struct timespec cg_last_scan;
+static char cg_root[256];	/* the cgroup2 mount point */
+static size_t cg_root_len;
 
 static size_t slot(uint64_t id)
 {
@@ -55,7 +59,7 @@ static int visit(const char *fpath, const struct stat *sb, int type, struct FTW 
 		uint64_t id;
 	} h;
 	int mount_id;
-	const char *rel = fpath + strlen(CGROUP_ROOT);
+	const char *rel = fpath + cg_root_len;
 
 	(void)sb;
 	(void)ftw;
@@ -71,11 +75,31 @@ static int visit(const char *fpath, const struct stat *sb, int type, struct FTW 
 static void scan(void)
 {
 	clock_gettime(CLOCK_MONOTONIC, &cg_last_scan);
-	nftw(CGROUP_ROOT, visit, 16, FTW_PHYS | FTW_MOUNT);
+	nftw(cg_root, visit, 16, FTW_PHYS | FTW_MOUNT);
+}
+
+static int find_cgroup2(void)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+
+	if (!f)
+		return -1;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2") == 0) {
+			snprintf(cg_root, sizeof(cg_root), "%s", m->mnt_dir);
+			cg_root_len = strlen(cg_root);
+			break;
+		}
+	}
+	endmntent(f);
+	return cg_root_len ? 0 : -1;
 }
 
 int rw_cgroup_init(void)
 {
+	if (find_cgroup2())
+		return -1;	/* no cgroup v2: owners are reported without cgroup */
 	cg_cap = MAX_CGROUPS * 2;
 	cg_tab = calloc(cg_cap, sizeof(*cg_tab));
 	if (!cg_tab)

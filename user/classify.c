@@ -37,6 +37,7 @@
  *               (RW_PENDING_NS at most) for that RST before it is emitted.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +207,7 @@ static void verdict_init(struct rw_verdict *v, const struct rw_event *ev, enum r
 		v->ev_mask |= RW_VE_SOCKET;
 	if (ev->flags & RW_EVF_SEG)
 		v->ev_mask |= RW_VE_SEGMENT;
+	memcpy(v->reason, ev->reason_name, sizeof(v->reason));
 }
 
 /* sk_err values tcp_reset() and tcp_abort() set; any other error on the way
@@ -233,8 +235,11 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, ev->oldstate);
 		if (ev->oldstate == RW_ST_SYN_SENT || ev->oldstate == RW_ST_SYN_RECV)
 			v.sub = RW_SUB_SYN;
-		else if (conn->keepalive_rst)
+		else if (conn->keepalive_rst) {
 			v.sub = RW_SUB_KEEPALIVE;
+			/* the reason came with the RST, not with this transition */
+			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
+		}
 		else
 			v.sub = RW_SUB_RETRANSMIT;
 		v.app_errno = ev->sk_err;
@@ -307,6 +312,7 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	    (ev->reason == RW_RSN_NONE && !closing && ev->probes_out > 0 &&
 	     (ev->flags & RW_EVF_KEEPALIVE) && ev->sk_err == 0)) {
 		conn->keepalive_rst = true;	/* the timeout verdict follows with CLOSE */
+		conn->rst_reason = ev->reason;
 		return;
 	}
 	if (conn->decided)

@@ -18,6 +18,7 @@ struct rw_conn {
 	uint8_t closed_from;	/* enum rw_state left for CLOSE, RW_ST_UNKNOWN if not seen */
 	bool peer_reset;	/* an incoming RST was accepted */
 	bool keepalive_rst;	/* the keepalive timer sent its RST */
+	uint8_t rst_reason;	/* enum rw_reason of that RST */
 	bool decided;		/* a verdict about its end has been emitted */
 	uint32_t pending;	/* index of a verdict waiting for a follow-up, or RW_NO_PENDING */
 	/* table links (indexes, UINT32_MAX = none) */

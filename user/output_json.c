@@ -112,7 +112,7 @@ void rw_json_verdict(FILE *f, const struct rw_verdict *v)
 	kstr(f, "class", rw_class_name(v->cls), &first);
 	kstr(f, "subtype", rw_subtype_name(v->sub), &first);
 	kstr(f, "origin", rw_origin_name(v->origin), &first);
-	kstr(f, "reason", ev->reason_name[0] ? ev->reason_name : NULL, &first);
+	kstr(f, "reason", v->reason[0] ? v->reason : NULL, &first);
 	kstr(f, "state", v->state == RW_ST_UNKNOWN ? NULL : rw_state_name(v->state), &first);
 	kstr(f, "family", ev->family == 6 ? "ipv6" : "ipv4", &first);
 	rw_fmt_addr(ev, true, addr, sizeof(addr));

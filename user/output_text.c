@@ -73,8 +73,8 @@ static void detail(FILE *f, const struct rw_verdict *v)
 	default:
 		break;
 	}
-	if (ev->reason_name[0])
-		fprintf(f, " [%s]", ev->reason_name);
+	if (v->reason[0])
+		fprintf(f, " [%s]", v->reason);
 }
 
 void rw_text_verdict(FILE *f, const struct rw_verdict *v)

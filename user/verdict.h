@@ -51,6 +51,7 @@ struct rw_verdict {
 	uint32_t unread_bytes;	/* unread_data: bytes discarded (FIN excluded) */
 	bool closed_first_local;	/* time_wait: this side closed first */
 	enum rw_state tw_substate;	/* time_wait: TIME_WAIT or still FIN_WAIT2 */
+	char reason[RW_REASON_NAME_MAX];	/* kernel's reset reason, "" none */
 	const struct rw_event *ev;	/* the event that decided it (owner, tuple, snapshot) */
 };
 

@@ -52,6 +52,15 @@ def set_comm(name):
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
 
 
+def cgroup_v2_path(pid):
+    """The process's cgroup v2 path ('0::' line), or None."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].strip()
+    return None
+
+
 def sockaddr(family, addr, port):
     return (addr, port) if family == socket.AF_INET else (addr, port, 0, 0)
 
@@ -143,7 +152,7 @@ def actor_main(comm):
         out.flush()
 
     with open("/proc/self/comm") as f:
-        say({"pid": os.getpid(), "comm": f.read().strip()})
+        say({"pid": os.getpid(), "comm": f.read().strip(), "cgroup": cgroup_v2_path("self")})
     socks = Sockets()
     while True:
         line = sys.stdin.readline()
@@ -191,12 +200,15 @@ class Actor:
         self._pending = "(startup)"
         try:
             hello = self.reply(timeout)
+            if "pid" not in hello:
+                raise ActorError(f"actor {comm} did not start: {hello} {' | '.join(self.stderr[-5:])}")
             self.pid = hello["pid"]
             if self.pid != self.proc.pid:
                 raise ActorError(f"actor {comm}: pid {self.pid} is not Popen's pid "
                                  f"{self.proc.pid} (ip netns exec did not exec?)")
             if hello["comm"] != comm:
                 raise ActorError(f"actor {comm}: comm is {hello['comm']!r} after prctl")
+            self.cgroup_path = hello["cgroup"]
         except BaseException:
             self.kill()
             raise

@@ -35,6 +35,9 @@ class NsPair:
         host = {"A": 1, "B": 2}[side]
         return f"10.231.{self.n}.{host}" if family == "ipv4" else f"fd00:231:{self.n}::{host}"
 
+    def path(self, side):
+        return os.path.join(NETNS_DIR, self.names[side])
+
     def inode(self, side):
         return os.stat(os.path.join(NETNS_DIR, self.names[side])).st_ino
 

@@ -25,6 +25,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 
 from actor import Actor, ActorError  # noqa: E402
 from netns import NetnsError, NsPair, counter_delta  # noqa: E402
@@ -63,6 +64,7 @@ class Case:
         self.opts, self.n, self.port, self.family = opts, n, port, family
         self.pair = NsPair(n)
         self.tracer = None
+        self.tracers = []        # further instances a scenario starts (filters)
         self.actors = []
         self.cport = None        # the client's local port, known once bound
         self.report = []         # -v output
@@ -80,8 +82,9 @@ class Case:
         self.before = {s: self.pair.counters(s) for s in "AB"}
 
     def cleanup(self):
-        if self.tracer is not None:
-            self.tracer.kill()
+        for t in [self.tracer] + self.tracers:
+            if t is not None:
+                t.kill()
         for a in self.actors:
             a.kill()
         return self.pair.teardown()
@@ -160,33 +163,36 @@ class Case:
                 want, got = counters.get(s, {}).get(c, 0), deltas[s].get(c, 0)
                 if want != got:
                     counter_problems.append(f"TcpExt {c} delta in {s}: expected {want} vs seen {got}")
-        verdict_problems, seen = [], []
+        verdict_problems, contract, seen = [], [], []
         if self.tracer is not None:
             for raw, obj in lines:
                 if obj is None:
-                    verdict_problems.append(f"stdout line is not JSON: {raw!r}")
+                    contract.append(f"stdout line is not JSON: {raw!r}")
                     continue
-                for p in contract_problems(obj, self.t0, t1):
-                    verdict_problems.append(f"contract: {p} in {raw}")
-                if self.relevant(obj) and obj.get("class") not in tolerate:
+                p = contract_problems(obj, self.t0, t1)
+                if p:
+                    contract.append(f"contract: {'; '.join(p)} in {raw}")
+                if isinstance(obj, dict) and self.port not in (obj.get("lport"), obj.get("rport")):
+                    contract.append(f"--port {self.port} let through: {raw}")
+                complete = isinstance(obj, dict) and not any(x.startswith("missing key") for x in p)
+                if complete and self.relevant(obj) and obj["class"] not in tolerate:
                     seen.append(obj)
-            if not any(p.startswith("contract: missing") for p in verdict_problems):
-                check(verdicts, seen, self.side_of, self.family, verdict_problems)
-                check_counter_parity(seen, self.side_of, {s: deltas[s] for s in "AB"},
-                                     verdict_problems)
+            check(verdicts, seen, self.side_of, self.family, verdict_problems)
+            check_counter_parity(seen, self.side_of, deltas, verdict_problems)
 
         if self.opts.verbose:
             for s in "AB":
                 tcp = counter_delta(self.before[s], after[s], "Tcp")
                 self.report.append(f"{s} TcpExt {deltas[s]}  Tcp {tcp}")
             self.report += [raw for raw, obj in lines if obj is None or self.relevant(obj)]
-        problems = verdict_problems + counter_problems
+        problems = verdict_problems + counter_problems + contract
         if problems:
             details = problems[1:]
             if self.tracer is not None:
                 details += ["rstwatch stdout (this test's port):"]
                 details += ["  " + raw for raw, obj in lines if obj is None or self.relevant(obj)]
-                details += ["rstwatch stderr:"] + ["  " + l for l in self.tracer.stderr]
+                details += ["rstwatch stderr:" + ("" if self.tracer.stderr else " (empty)")]
+                details += ["  " + l for l in self.tracer.stderr]
             raise Failure(problems[0], details)
 
 
@@ -308,8 +314,39 @@ def time_wait(c):
              {"A": {"TW": 1}})
 
 
+def filters(c):
+    """The in-kernel filters: -p (owner pid), --netns (path form) and -4/-6.
+    A linger-0 close makes one verdict in each namespace; each filtered
+    instance must report exactly its share, the main one (--port) both."""
+    srv = c.server(listen=False)        # the process exists before rstwatch learns its pid
+    other = "-6" if c.family == "ipv4" else "-4"
+    extra = {"pid": Rstwatch(c.opts.rstwatch, ["-p", str(srv.pid)]),
+             "netns": Rstwatch(c.opts.rstwatch, ["--netns", c.pair.path("A")]),
+             "family": Rstwatch(c.opts.rstwatch, [other, "--port", str(c.port)])}
+    c.tracers.extend(extra.values())
+    for t in extra.values():
+        t.start(timeout=20)
+    srv.do(f"listen {c.family} {c.addr('B')} {c.port}")
+    cli = c.client()
+    c.connect(cli, srv)
+    cli.do("linger0")
+    srv.send("recv")
+    cli.do("close")
+    srv.expect("ECONNRESET")
+    want_a = c.expect("A", "linger0", None, "ESTABLISHED", "local", cli)
+    want_b = c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)
+    c.finish([want_a, want_b], {"A": {"TCPAbortOnData": 1}})
+    problems = []
+    for name, want in (("pid", [want_b]), ("netns", [want_a]), ("family", [])):
+        seen = [o for _, o in extra[name].stop() if o is not None and c.relevant(o)]
+        check(want, seen, c.side_of, c.family, problems)
+        problems = [f"rstwatch {' '.join(extra[name].argv[2:])}: {p}" for p in problems]
+        if problems:
+            raise Failure(problems[0], problems[1:])
+
+
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
-             refused, half_open, time_wait]
+             refused, half_open, time_wait, filters]
 
 
 def tests():
@@ -342,7 +379,7 @@ def run_one(opts, i, name, fn, family):
         if errors and failure is None:
             failure = ("teardown: " + "; ".join(errors), [])
     if failure is not None and c.tracer is not None and "rstwatch stderr:" not in failure[1]:
-        failure[1].append("rstwatch stderr:")
+        failure[1].append("rstwatch stderr:" + ("" if c.tracer.stderr else " (empty)"))
         failure[1].extend("  " + l for l in c.tracer.stderr)
     took = time.monotonic() - t
     if failure is None:

@@ -22,9 +22,10 @@ ANY = object()
 
 
 class Expect:
-    """One expected verdict. owner is an Actor (pid and comm asserted) or None
-    (pid, comm and cgroup must be null). reason/evidence are only checked when
-    given; evidence is a dict of exact values."""
+    """One expected verdict. owner is an Actor (pid, comm, cgroup asserted) or
+    None (pid, comm and cgroup must be null). reason/evidence are only checked
+    when given; evidence is a dict of exact values.  The caller sets .addrs
+    (laddr, lport, raddr, rport as the verdict's namespace sees them)."""
 
     def __init__(self, side, cls, subtype, state, origin, owner, reason=ANY, evidence=None):
         self.side, self.cls, self.subtype, self.state, self.origin = side, cls, subtype, state, origin
@@ -37,16 +38,17 @@ class Expect:
 
 def key_text(key):
     side, cls, subtype, state, origin = key
-    return f"{side}:{cls}{'/' + subtype if subtype else ''}({state},{origin})"
+    return f"{side}:{cls}{'/' + subtype if subtype else ''}({state or 'null'},{origin})"
 
 
 def contract_problems(obj, t0, t1):
     """Problems with one JSON object against the stable core of SPEC.md."""
     if not isinstance(obj, dict):
         return [f"not a JSON object: {obj!r}"]
-    p = [f"missing key {k!r}" for k in KEYS if k not in obj]
-    if p:
-        return p
+    missing = [k for k in KEYS if k not in obj]
+    if missing:
+        return [f"missing key(s) {', '.join(missing)}"]
+    p = []
 
     def typed(k, types, nullable=False):
         v = obj[k]
@@ -89,8 +91,8 @@ def _iso(t):
 
 def check(expected, seen, where, family, problems):
     """Compare verdicts seen (JSON objects already known to be this test's
-    port in A or B) with the expected list.  where(obj) -> 'A'|'B';
-    Appends human-readable problems; returns the summary line part."""
+    port in A or B) with the expected list; where(obj) -> 'A'|'B'.  Appends
+    human-readable problems, the multiset mismatch (if any) first."""
     def seen_key(o):
         return (where(o), o["class"], o["subtype"], o["state"], o["origin"])
 
@@ -117,8 +119,11 @@ def check(expected, seen, where, family, problems):
         for k, v in want.items():
             if o.get(k) != v:
                 problems.append(f"{name}: {k} expected {v!r} vs seen {o.get(k)!r}")
-        if e.owner is not None and o.get("cgroup") is None:
-            problems.append(f"{name}: cgroup expected non-null (owner {e.owner.comm}) vs seen null")
+        if e.owner is not None:
+            # cgroup: the owner's cgroup v2 path, as /proc/PID/cgroup gives it
+            if o.get("cgroup") != e.owner.cgroup_path:
+                problems.append(f"{name}: cgroup expected {e.owner.cgroup_path!r} "
+                                f"(owner {e.owner.comm}) vs seen {o.get('cgroup')!r}")
         for k, v in e.evidence.items():
             got = (o.get("evidence") or {}).get(k)
             if got != v:

@@ -104,8 +104,10 @@ static void linger0(enum rw_reason reason)
 	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 1, .time_ns = now });
 	rw_classify_flush(c);
 	expect_one(&g, RW_CL_LINGER0, RW_SUB_NONE, RW_ST_ESTABLISHED);
-	if (g.n)
+	if (g.n) {
 		CHECK_INT("linger0 origin", g.v[0].origin, RW_OR_LOCAL);
+		CHECK_STR("reason", g.v[0].reason, rw_reason_name(reason));
+	}
 	rw_classifier_free(c);
 }
 
@@ -195,6 +197,9 @@ static void timeout_keepalive(bool with_reason)
 	rw_classify(c, &e);
 	rw_classify_flush(c);
 	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_KEEPALIVE, RW_ST_ESTABLISHED);
+	if (g.n)
+		CHECK_STR("reason carried over from the RST", g.v[0].reason,
+			  with_reason ? "TCP_KEEPALIVE_TIMEOUT" : "");
 	rw_classifier_free(c);
 }
 

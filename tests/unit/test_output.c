@@ -94,6 +94,7 @@ static void verdict_line(void)
 	struct rw_verdict v = {
 		.cls = RW_CL_UNREAD_DATA, .origin = RW_OR_LOCAL, .state = RW_ST_CLOSE_WAIT,
 		.ev_mask = RW_VE_SOCKET, .unread_bytes = 100, .ev = &ev,
+		.reason = "TCP_ABORT_ON_CLOSE",
 	};
 	char buf[4096];
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
