@@ -68,10 +68,10 @@ void rw_json_str(FILE *f, const char *str, size_t maxlen)
 	fputc('"', f);
 }
 
-void rw_text_str(FILE *f, const char *str, size_t maxlen)
+size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strnlen(str, maxlen);
+	size_t n = strnlen(str, maxlen), cols = 0;
 
 	while (n > 0) {
 		size_t len = utf8_len(s, n);
@@ -79,10 +79,13 @@ void rw_text_str(FILE *f, const char *str, size_t maxlen)
 		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\') {
 			fprintf(f, "\\x%02x", *s);
 			len = 1;
+			cols += 4;
 		} else {
 			fwrite(s, 1, len, f);
+			cols++;		/* one character, whatever its byte length */
 		}
 		s += len;
 		n -= len;
 	}
+	return cols;
 }

@@ -7,7 +7,8 @@
 
 /* Write str (at most maxlen bytes, stops at NUL) as a quoted JSON string. */
 void rw_json_str(FILE *f, const char *str, size_t maxlen);
-/* Write str for a terminal: control bytes, backslash and invalid UTF-8 as \xNN. */
-void rw_text_str(FILE *f, const char *str, size_t maxlen);
+/* Write str for a terminal: control bytes, backslash and invalid UTF-8 as \xNN.
+ * Returns the characters written, for alignment. */
+size_t rw_text_str(FILE *f, const char *str, size_t maxlen);
 
 #endif /* RSTWATCH_ESCAPE_H */

@@ -12,11 +12,12 @@
 #include "output.h"
 
 #define ENDPOINT_W 27
+#define OWNER_W 22
 
 void rw_text_header(FILE *f)
 {
-	fprintf(f, "%-15s %-20s %-11s %-*s %-*s %s\n", "TIME", "CLASS", "STATE", ENDPOINT_W,
-		"LOCAL", ENDPOINT_W, "REMOTE", "OWNER  DETAIL; HINT");
+	fprintf(f, "%-15s %-20s %-11s %-*s %-*s %-*s %s\n", "TIME", "CLASS", "STATE", ENDPOINT_W,
+		"LOCAL", ENDPOINT_W, "REMOTE", OWNER_W, "OWNER", "DETAIL; HINT");
 }
 
 static void endpoint(FILE *f, const struct rw_event *ev, bool local)
@@ -27,6 +28,20 @@ static void endpoint(FILE *f, const struct rw_event *ev, bool local)
 	snprintf(buf, sizeof(buf), ev->family == 6 ? "[%s]:%u" : "%s:%u", addr,
 		 local ? ev->lport : ev->rport);
 	fprintf(f, " %-*s", ENDPOINT_W, buf);
+}
+
+/* "comm[pid]" padded to OWNER_W, or "-" */
+static void owner(FILE *f, const struct rw_event *ev)
+{
+	size_t n = 1;
+
+	if (ev->flags & RW_EVF_OWNER) {
+		n = rw_text_str(f, ev->comm, RW_COMM_MAX);
+		n += (size_t)fprintf(f, "[%u]", ev->pid);
+	} else {
+		fputc('-', f);
+	}
+	fprintf(f, "%*s ", n < OWNER_W ? (int)(OWNER_W - n) : 0, "");
 }
 
 static void detail(FILE *f, const struct rw_verdict *v)
@@ -40,14 +55,16 @@ static void detail(FILE *f, const struct rw_verdict *v)
 		fprintf(f, "%u bytes unread", v->unread_bytes);
 		break;
 	case RW_CL_LINGER0:
-		fprintf(f, "SO_LINGER 0 close, %u bytes unsent discarded", ev->unsent + ev->inflight);
+		fputs("SO_LINGER {1,0} close", f);
+		if (ev->unsent + ev->inflight)
+			fprintf(f, ", %u bytes unsent discarded", ev->unsent + ev->inflight);
 		break;
 	case RW_CL_TIMEOUT:
 		if (v->sub == RW_SUB_KEEPALIVE)
 			fprintf(f, "%u keepalive probes unanswered", ev->probes_out);
 		else
 			fprintf(f, "gave up after %u retransmits", ev->retransmits);
-		fprintf(f, ", app gets %s", err);
+		fprintf(f, ", app sees %s", err);
 		break;
 	case RW_CL_KILLED:
 		fputs("killed by ", f);
@@ -55,7 +72,7 @@ static void detail(FILE *f, const struct rw_verdict *v)
 		fprintf(f, "[%u]", ev->cur_pid);
 		break;
 	case RW_CL_PEER_RESET:
-		fprintf(f, "app gets %s", err);
+		fprintf(f, "app sees %s", err);
 		break;
 	case RW_CL_REFUSED:
 		fputs("SYN to a port with no listener", f);
@@ -93,13 +110,7 @@ void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 	endpoint(f, ev, true);
 	endpoint(f, ev, false);
 	fputc(' ', f);
-	if (ev->flags & RW_EVF_OWNER) {
-		rw_text_str(f, ev->comm, RW_COMM_MAX);
-		fprintf(f, "[%u]", ev->pid);
-	} else {
-		fputc('-', f);
-	}
-	fputs("  ", f);
+	owner(f, ev);
 	detail(f, v);
 	fprintf(f, "; %s\n", rw_hint(v));
 }

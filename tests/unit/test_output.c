@@ -10,12 +10,22 @@
 #include "escape.h"
 #include "output.h"
 
+static char buf[4096];
+
 static char *capture(void (*fn)(FILE *, const char *, size_t), const char *s, size_t n)
 {
-	static char buf[4096];
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
 
 	fn(f, s, n);
+	fclose(f);
+	return buf;
+}
+
+static char *capture_text(const char *s, size_t n, size_t *cols)
+{
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	*cols = rw_text_str(f, s, n);
 	fclose(f);
 	return buf;
 }
@@ -54,13 +64,18 @@ static void json_escapes(void)
 
 static void text_escapes(void)
 {
+	size_t cols;
+
 	TEST("text escaping");
-	CHECK_STR("plain", capture(rw_text_str, "curl", 16), "curl");
-	CHECK_STR("newline cannot forge a line", capture(rw_text_str, "x\n12:00 fake", 16),
+	CHECK_STR("plain", capture_text("curl", 16, &cols), "curl");
+	CHECK_INT("plain width", cols, 4);
+	CHECK_STR("newline cannot forge a line", capture_text("x\n12:00 fake", 16, &cols),
 		  "x\\x0a12:00 fake");
-	CHECK_STR("ESC and backslash", capture(rw_text_str, "\x1b]0;\\", 16), "\\x1b]0;\\x5c");
-	CHECK_STR("invalid UTF-8", capture(rw_text_str, "\xff\xfe", 16), "\\xff\\xfe");
-	CHECK_STR("valid UTF-8 passes", capture(rw_text_str, "\xc3\xa9t\xc3\xa9", 16), "\xc3\xa9t\xc3\xa9");
+	CHECK_STR("ESC and backslash", capture_text("\x1b]0;\\", 16, &cols), "\\x1b]0;\\x5c");
+	CHECK_INT("escaped width: two escapes of 4 and 3 plain", cols, 11);
+	CHECK_STR("invalid UTF-8", capture_text("\xff\xfe", 16, &cols), "\\xff\\xfe");
+	CHECK_STR("valid UTF-8 passes", capture_text("\xc3\xa9t\xc3\xa9", 16, &cols), "\xc3\xa9t\xc3\xa9");
+	CHECK_INT("width counts characters, not bytes", cols, 3);
 }
 
 static struct rw_event sample_event(const char *comm)
