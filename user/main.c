@@ -118,6 +118,18 @@ static uint32_t parse_netns(const char *s)
 	return (uint32_t)st.st_ino;
 }
 
+/* The option getopt just rejected: "-x" from a cluster like "-jx", else the word. */
+static const char *optname(const char *word)
+{
+	static char shortopt[3] = "-?";
+
+	if (optopt && word[0] == '-' && word[1] != '-') {
+		shortopt[1] = (char)optopt;
+		return shortopt;
+	}
+	return word;
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS };
@@ -181,10 +193,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 			printf("rstwatch %s\n", RSTWATCH_VERSION);
 			exit(0);
 		case ':':
-			die_usage("option '%s' needs an argument", argv[optind - 1]);
+			die_usage("option '%s' needs an argument", optname(argv[optind - 1]));
 			break;
 		default:
-			die_usage("unknown option '%s'", argv[optind - 1]);
+			die_usage("unknown option '%s'", optname(argv[optind - 1]));
 		}
 	}
 	if (optind < argc)
