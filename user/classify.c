@@ -210,12 +210,16 @@ static void verdict_init(struct rw_verdict *v, const struct rw_event *ev, enum r
 	memcpy(v->reason, ev->reason_name, sizeof(v->reason));
 }
 
-/* sk_err values tcp_reset() and tcp_abort() set; any other error on the way
- * to CLOSE comes from tcp_write_err(): the kernel gave up. */
-static bool is_timeout_err(int err)
+/*
+ * tcp_write_err() is the only path that gives up on a connection by timer: it
+ * sets sk_err to the soft error an ICMP message left, or ETIMEDOUT.  A hard
+ * ICMP error in SYN_SENT (tcp_v4_err(): EHOSTUNREACH, ECONNREFUSED for a port
+ * unreachable...) also closes the socket with an error, but at once and with
+ * sk_err_soft unset: not a timeout.
+ */
+static bool is_timeout(const struct rw_event *ev)
 {
-	return err && err != ECONNRESET && err != EPIPE && err != ECONNREFUSED &&
-	       err != ECONNABORTED;
+	return ev->sk_err == ETIMEDOUT || (ev->sk_err_soft && ev->sk_err == ev->sk_err_soft);
 }
 
 static void on_close(struct rw_classifier *c, const struct rw_event *ev)
@@ -231,7 +235,7 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 	if (conn->decided)
 		return;
 
-	if (is_timeout_err(ev->sk_err)) {
+	if (is_timeout(ev)) {
 		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, ev->oldstate);
 		if (ev->oldstate == RW_ST_SYN_SENT || ev->oldstate == RW_ST_SYN_RECV)
 			v.sub = RW_SUB_SYN;
@@ -239,26 +243,24 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 			v.sub = RW_SUB_KEEPALIVE;
 			/* the reason came with the RST, not with this transition */
 			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
-		}
-		else
+		} else
 			v.sub = RW_SUB_RETRANSMIT;
+	} else if (ev->sk_err == ECONNABORTED) {
+		/* tcp_abort() on a state that needs no RST (SYN_SENT, LAST_ACK...) */
+		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, ev->oldstate);
+	} else if (ev->sk_err) {
+		/* an error that is neither a reset (those were decided when the RST
+		 * arrived) nor a timeout: a hard ICMP error while connecting */
+		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_LOCAL, ev->oldstate);
+	}
+	if (ev->sk_err) {
 		v.app_errno = ev->sk_err;
 		v.ev_mask |= RW_VE_ERRNO;
 		conn->decided = true;
 		out(c, &v);
 		return;
 	}
-	if (ev->sk_err == ECONNABORTED) {
-		/* tcp_abort() on a state that needs no RST (SYN_SENT, LAST_ACK...) */
-		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, ev->oldstate);
-		v.app_errno = ECONNABORTED;
-		v.ev_mask |= RW_VE_ERRNO;
-		conn->decided = true;
-		out(c, &v);
-		return;
-	}
-	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) &&
-	    ev->sk_err == 0 && ev->linger2 >= 0) {
+	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) && ev->linger2 >= 0) {
 		bool fin = ev->flags & RW_EVF_FIN_RCVD;
 
 		verdict_init(&v, ev, RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,

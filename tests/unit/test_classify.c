@@ -179,6 +179,22 @@ static void timeout_syn(void)
 	rw_classifier_free(c);
 }
 
+static void close_with_error(int err, int soft, enum rw_class want, enum rw_subtype sub)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_state(6, RW_ST_SYN_SENT, RW_ST_CLOSE);
+
+	e.sk_err = err;
+	e.sk_err_soft = soft;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, want, sub, RW_ST_SYN_SENT);
+	if (g.n)
+		CHECK_INT("errno", g.v[0].app_errno, err);
+	rw_classifier_free(c);
+}
+
 static void timeout_keepalive(bool with_reason)
 {
 	struct got g;
@@ -372,6 +388,12 @@ int main(void)
 	timeout_retransmit(true);
 	TEST("timeout/syn");
 	timeout_syn();
+	TEST("timeout/syn after an ICMP soft error");
+	close_with_error(EHOSTUNREACH, EHOSTUNREACH, RW_CL_TIMEOUT, RW_SUB_SYN);
+	TEST("hard ICMP error while connecting is not a timeout");
+	close_with_error(EHOSTUNREACH, 0, RW_CL_UNCLASSIFIED, RW_SUB_NONE);
+	TEST("ICMP port unreachable while connecting is not a timeout");
+	close_with_error(ECONNREFUSED, 0, RW_CL_UNCLASSIFIED, RW_SUB_NONE);
 	TEST("timeout/keepalive with reason");
 	timeout_keepalive(true);
 	TEST("timeout/keepalive without reason");
