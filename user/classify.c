@@ -288,7 +288,7 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	bool fresh, closing;
 
 	if (!(ev->flags & RW_EVF_SK)) {
-		bool syn = (ev->seg_flags & 0x02) && !(ev->seg_flags & 0x10);
+		bool syn = (ev->seg_flags & RW_SEG_SYN) && !(ev->seg_flags & RW_SEG_ACK);
 
 		verdict_init(&v, ev, syn ? RW_CL_REFUSED : RW_CL_HALF_OPEN, RW_OR_REPLY,
 			     RW_ST_UNKNOWN);

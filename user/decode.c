@@ -22,6 +22,9 @@ _Static_assert((int)RW_EV_STATE == (int)RW_REC_SET_STATE &&
 	       (int)RW_EV_ERROR == (int)RW_REC_ERROR &&
 	       (int)RW_EV_DESTROY == (int)RW_REC_DESTROY, "event kinds mirror record types");
 
+_Static_assert(RW_SEG_SYN == RW_TCP_SYN && RW_SEG_ACK == RW_TCP_ACK && RW_SEG_FIN == RW_TCP_FIN &&
+	       RW_SEG_RST == RW_TCP_RST, "segment flags are copied as the wire's bits");
+
 #define STATE_PREFIX "TCP_"
 #define REASON_PREFIX "SK_RST_REASON_"
 

@@ -74,6 +74,12 @@ enum rw_ev_kind {
 #define RW_EVF_SEG	(1u << 6)	/* seg_flags/seg_len describe a segment answered */
 #define RW_EVF_OWNER	(1u << 7)	/* owner fields are valid */
 
+/* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
+#define RW_SEG_FIN 0x01
+#define RW_SEG_SYN 0x02
+#define RW_SEG_RST 0x04
+#define RW_SEG_ACK 0x10
+
 #define RW_REASON_NAME_MAX 40
 #define RW_CGROUP_MAX 128
 
@@ -85,7 +91,7 @@ struct rw_event {
 	uint8_t oldstate, newstate;	/* RW_EV_STATE */
 	uint8_t reason;		/* enum rw_reason */
 	uint8_t family;		/* 4 or 6 */
-	uint8_t seg_flags;	/* TCP flags of the segment answered (RW_TCP_* values) */
+	uint8_t seg_flags;	/* TCP flags of the segment answered (RW_SEG_*) */
 	uint8_t shutdown;	/* sk_shutdown bits */
 	uint32_t flags;		/* RW_EVF_* */
 	uint8_t laddr[16], raddr[16];	/* network order; IPv4 in the first 4 bytes */

@@ -9,7 +9,6 @@
 
 #include "check.h"
 #include "classify.h"
-#include "events.h"
 
 #define MAXV 16
 
@@ -405,9 +404,9 @@ int main(void)
 	TEST("peer_reset in CLOSE_WAIT");
 	peer_reset(RW_ST_CLOSE_WAIT, EPIPE, EPIPE);
 	TEST("refused");
-	no_socket(RW_TCP_SYN, RW_CL_REFUSED);
+	no_socket(RW_SEG_SYN, RW_CL_REFUSED);
 	TEST("half_open");
-	no_socket(RW_TCP_ACK | RW_TCP_PSH, RW_CL_HALF_OPEN);
+	no_socket(RW_SEG_ACK | 0x08 /* PSH */, RW_CL_HALF_OPEN);
 	TEST("time_wait");
 	time_wait();
 	TEST("killed");
