@@ -95,9 +95,10 @@ vmlinux:
 	$(Q)vmlinux/gen.sh $(BTF) $(ARCH)
 
 install: rstwatch
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 rstwatch $(DESTDIR)$(BINDIR)/rstwatch
 	install -m 0644 man/rstwatch.8 $(DESTDIR)$(MANDIR)/man8/rstwatch.8
+	install -m 0644 man/rstwatch-trace.5 $(DESTDIR)$(MANDIR)/man5/rstwatch-trace.5
 
 clean:
 	$(Q)rm -rf $(OUT) rstwatch

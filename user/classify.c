@@ -157,6 +157,11 @@ void rw_classify_tick(struct rw_classifier *c, uint64_t now_ns)
 	}
 }
 
+bool rw_classify_pending(const struct rw_classifier *c)
+{
+	return c->pend_head != c->pend_tail;
+}
+
 void rw_classify_flush(struct rw_classifier *c)
 {
 	rw_classify_tick(c, UINT64_MAX);

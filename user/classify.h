@@ -28,6 +28,8 @@ void rw_classifier_free(struct rw_classifier *c);
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev);
 /* Time has reached now_ns: settle verdicts that waited for a follow-up event. */
 void rw_classify_tick(struct rw_classifier *c, uint64_t now_ns);
+/* Whether a verdict is waiting for a follow-up event (a tick could emit it). */
+bool rw_classify_pending(const struct rw_classifier *c);
 /* End of stream: settle everything still pending. */
 void rw_classify_flush(struct rw_classifier *c);
 void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *out);

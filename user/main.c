@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "decode.h"
 #include "loader.h"
 #include "output.h"
+#include "trace.h"
 
 #ifndef RSTWATCH_VERSION
 #define RSTWATCH_VERSION "0.1.0"
@@ -30,6 +32,8 @@ struct options {
 	bool json;
 	bool events;	/* --events: print decoded events, not verdicts */
 	bool verbose;
+	const char *write_path;	/* -w: record the event stream */
+	const char *read_path;	/* -r: replay a recorded stream */
 	struct rw_loader_opts load;
 };
 
@@ -37,9 +41,11 @@ struct run {
 	const struct options *opt;
 	struct rw_decoder dec;
 	struct rw_classifier *cls;
-	FILE *out;
+	FILE *out;		/* verdicts; NULL when -w - takes stdout */
+	FILE *trace;		/* -w */
 	uint64_t bad_records;
 	bool out_broken;	/* stdout's reader went away */
+	bool trace_broken;	/* writing the trace failed: stop, don't lose data silently */
 };
 
 static volatile sig_atomic_t stop;
@@ -53,12 +59,16 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: rstwatch [OPTIONS]\n"
+"Usage: rstwatch [OPTIONS]          trace this host live (root)\n"
+"       rstwatch -r FILE [-j]       replay a trace recorded with -w\n"
 "Tell why TCP connections on this host end badly: who reset or gave up on them,\n"
 "which process owned the socket, the evidence, and what to do.\n"
 "\n"
 "Output:\n"
 "  -j, --json            JSON Lines, one object per verdict (default: aligned text)\n"
+"  -w FILE               also record the decoded event stream to FILE (- for\n"
+"                        stdout, which then carries only the trace)\n"
+"  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
 "\n"
 "Filters (applied in the kernel):\n"
 "  -p, --pid PID         only sockets owned by process PID\n"
@@ -140,6 +150,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "netns", required_argument, NULL, OPT_NETNS },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "write", required_argument, NULL, 'w' },
+		{ "read", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -152,7 +164,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->load.ringbuf_bytes = 8u << 20;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jp:b:vhV46", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jp:b:vhV46w:r:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -170,6 +182,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_EVENTS:
 			o->events = true;
+			break;
+		case 'w':
+			o->write_path = optarg;
+			break;
+		case 'r':
+			o->read_path = optarg;
 			break;
 		case 'b':
 			mib = parse_num(optarg, 1, 1024, "-b: '%s' is not a size in MiB (1-1024)");
@@ -204,16 +222,47 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (v4 && v6)
 		die_usage("%s-4 and -6 exclude each other; give neither for both", "");
 	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
+	if (o->read_path && o->write_path)
+		die_usage("%s-r and -w exclude each other", "");
+	if (o->read_path && (o->load.filters.pid || o->load.filters.port || o->load.filters.netns ||
+			     o->load.filters.family))
+		die_usage("%sfilters (-p, --port, --netns, -4, -6) apply when tracing live, not to -r", "");
 }
 
 static void emit_verdict(const struct rw_verdict *v, void *arg)
 {
 	struct run *r = arg;
 
+	if (!r->out)
+		return;
 	if (r->opt->json)
 		rw_json_verdict(r->out, v);
 	else
 		rw_text_verdict(r->out, v);
+}
+
+/* Everything after decode, shared by live tracing and replay. */
+static void handle_event(struct run *r, const struct rw_event *ev)
+{
+	if (r->trace && !r->trace_broken && rw_trace_write_event(r->trace, ev))
+		r->trace_broken = true;
+	if (r->opt->events) {
+		if (r->out)
+			rw_text_event(r->out, ev);
+	} else {
+		rw_classify(r->cls, ev);
+	}
+}
+
+/* Time has passed: recorded when it can change the output, so a replay
+ * settles pending verdicts at the same points as the live run did. */
+static void handle_tick(struct run *r, uint64_t now_ns)
+{
+	if (!rw_classify_pending(r->cls))
+		return;
+	if (r->trace && !r->trace_broken && rw_trace_write_tick(r->trace, now_ns))
+		r->trace_broken = true;
+	rw_classify_tick(r->cls, now_ns);
 }
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -225,10 +274,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		r->bad_records++;
 		return 0;
 	}
-	if (r->opt->events)
-		rw_text_event(r->out, &ev);
-	else
-		rw_classify(r->cls, &ev);
+	handle_event(r, &ev);
 	return 0;
 }
 
@@ -242,20 +288,21 @@ static uint64_t clock_ns(clockid_t id)
 
 static void flush_out(struct run *r)
 {
-	if (fflush(r->out) == EOF && errno == EPIPE)
+	if (r->out && fflush(r->out) == EOF && errno == EPIPE)
 		r->out_broken = true;
+	if (r->trace && !r->trace_broken && fflush(r->trace) == EOF)
+		r->trace_broken = true;
 }
 
-static void report_counters(const struct run *r, const struct rw_tracer *t)
+static void report(const struct run *r, const struct rw_tracer_counters *k, bool replay)
 {
-	struct rw_tracer_counters k;
 	struct rw_classify_stats s;
 
-	rw_tracer_counters(t, &k);
 	rw_classify_stats(r->cls, &s);
-	if (k.lost)
-		fprintf(stderr, "rstwatch: %llu of %llu events lost: ring buffer full (raise -b)\n",
-			(unsigned long long)k.lost, (unsigned long long)k.produced);
+	if (k->lost)
+		fprintf(stderr, "rstwatch: %llu of %llu events lost%s: ring buffer full (raise -b)\n",
+			(unsigned long long)k->lost, (unsigned long long)k->produced,
+			replay ? " while recording" : "");
 	if (s.evictions)
 		fprintf(stderr, "rstwatch: %llu connections evicted from the state table "
 			"(their verdicts carry less evidence)\n", (unsigned long long)s.evictions);
@@ -264,15 +311,138 @@ static void report_counters(const struct run *r, const struct rw_tracer *t)
 			(unsigned long long)r->bad_records);
 	if (r->opt->verbose)
 		fprintf(stderr, "rstwatch: %llu events, %llu lost, %llu verdicts, %llu evictions, "
-			"%llu owner map failures\n", (unsigned long long)k.produced,
-			(unsigned long long)k.lost, (unsigned long long)s.verdicts,
-			(unsigned long long)s.evictions, (unsigned long long)k.owner_fail);
+			"%llu owner map failures\n", (unsigned long long)k->produced,
+			(unsigned long long)k->lost, (unsigned long long)s.verdicts,
+			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
+}
+
+/* Verdict sink and classifier, common to both modes. */
+static int run_setup(struct run *r, const struct options *o)
+{
+	r->opt = o;
+	r->out = stdout;
+	r->cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, r);
+	if (!r->cls) {
+		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
+		return -1;
+	}
+	return 0;
+}
+
+static FILE *open_trace(const char *path, bool write)
+{
+	FILE *f;
+
+	if (strcmp(path, "-") == 0)
+		return write ? stdout : stdin;
+	f = fopen(path, write ? "wb" : "rb");
+	if (!f)
+		fprintf(stderr, "rstwatch: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static int start_recording(struct run *r, const char *path, const struct rw_decoder *dec)
+{
+	struct rw_trace_header h = { .version = RW_TRACE_VERSION };
+	struct utsname u;
+
+	r->trace = open_trace(path, true);
+	if (!r->trace)
+		return -1;
+	if (r->trace == stdout)
+		r->out = NULL;	/* stdout carries the trace alone */
+	h.boot_to_real_ns = dec->boot_to_real_ns;
+	h.created_ns = clock_ns(CLOCK_REALTIME);
+	if (uname(&u) == 0) {
+		snprintf(h.kernel_release, sizeof(h.kernel_release), "%s", u.release);
+		snprintf(h.hostname, sizeof(h.hostname), "%s", u.nodename);
+	}
+	if (rw_trace_write_header(r->trace, &h)) {
+		fprintf(stderr, "rstwatch: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int finish_recording(struct run *r, const struct rw_tracer_counters *k)
+{
+	struct rw_trace_end end = { .produced = k->produced, .lost = k->lost };
+
+	if (!r->trace)
+		return 0;
+	if (!r->trace_broken && rw_trace_write_end(r->trace, &end))
+		r->trace_broken = true;
+	if ((r->trace != stdout && fclose(r->trace) == EOF) ||
+	    (r->trace == stdout && fflush(r->trace) == EOF))
+		r->trace_broken = true;
+	r->trace = NULL;
+	if (r->trace_broken) {
+		fprintf(stderr, "rstwatch: writing %s failed: the trace is incomplete\n",
+			r->opt->write_path);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_replay(const struct options *o)
+{
+	struct run r = { 0 };
+	struct rw_trace_reader rd = { 0 };
+	struct rw_tracer_counters k = { 0 };
+	struct rw_trace_header h;
+	struct rw_trace_item it;
+	const char *name = strcmp(o->read_path, "-") == 0 ? "stdin" : o->read_path;
+	int rc = 0, got;
+
+	signal(SIGPIPE, SIG_IGN);
+	rd.f = open_trace(o->read_path, false);
+	if (!rd.f)
+		return EXIT_USAGE;
+	if (rw_trace_read_header(&rd, &h)) {
+		fprintf(stderr, "rstwatch: %s: %s\n", name, rd.err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (run_setup(&r, o)) {
+		rc = 1;
+		goto out;
+	}
+	if (!o->json && !o->events)
+		rw_text_header(r.out);
+	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
+		if (it.kind == RW_TRACE_EVENT)
+			handle_event(&r, &it.ev);
+		else if (it.kind == RW_TRACE_TICK)
+			handle_tick(&r, it.tick_ns);
+		else if (it.kind == RW_TRACE_END) {
+			k.produced = it.end.produced;
+			k.lost = it.end.lost;
+		}
+	}
+	if (!r.out_broken && got < 0) {
+		/* what was read so far is printed: the file is cut, the data before is good */
+		rw_classify_flush(r.cls);
+		flush_out(&r);
+		fprintf(stderr, "rstwatch: %s: %s\n", name, rd.err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!r.out_broken)
+		rw_classify_flush(r.cls);
+	flush_out(&r);
+	report(&r, &k, true);
+out:
+	if (rd.f && rd.f != stdin)
+		fclose(rd.f);
+	rw_classifier_free(r.cls);
+	return rc;
 }
 
 static int run_live(const struct options *o)
 {
 	struct rw_tracer *t = NULL;
-	struct run r = { .opt = o, .out = stdout };
+	struct rw_tracer_counters k = { 0 };
+	struct run r = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[256];
 	int rc = 0;
@@ -282,9 +452,12 @@ static int run_live(const struct options *o)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (run_setup(&r, o))
+		return 1;
 	if (rw_tracer_open(&t, &o->load, on_record, &r, err, sizeof(err))) {
 		fprintf(stderr, "rstwatch: %s\n", err);
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto cleanup;
 	}
 	if (rw_decoder_init(&r.dec, rw_tracer_btf(t), err, sizeof(err))) {
 		fprintf(stderr, "rstwatch: %s\n", err);
@@ -294,19 +467,17 @@ static int run_live(const struct options *o)
 	r.dec.boot_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME));
 	if (rw_cgroup_init() == 0)
 		r.dec.cgroup_path = rw_cgroup_path;
-	r.cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, &r);
-	if (!r.cls) {
-		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
-		rc = 1;
+	if (o->write_path && start_recording(&r, o->write_path, &r.dec)) {
+		rc = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (!o->json && !o->events)
+	if (r.out && !o->json && !o->events)
 		rw_text_header(r.out);
 	flush_out(&r);
 	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
 		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 
-	while (!stop && !r.out_broken) {
+	while (!stop && !r.out_broken && !r.trace_broken) {
 		int prc = rw_tracer_poll(t, DRAIN_MS);
 
 		if (prc < 0) {
@@ -314,7 +485,7 @@ static int run_live(const struct options *o)
 			rc = 1;
 			break;
 		}
-		rw_classify_tick(r.cls, clock_ns(CLOCK_REALTIME));
+		handle_tick(&r, clock_ns(CLOCK_REALTIME));
 		flush_out(&r);
 	}
 	if (!r.out_broken) {
@@ -322,7 +493,10 @@ static int run_live(const struct options *o)
 		rw_classify_flush(r.cls);
 		flush_out(&r);
 	}
-	report_counters(&r, t);
+	rw_tracer_counters(t, &k);
+	if (finish_recording(&r, &k))
+		rc = 1;
+	report(&r, &k, false);
 cleanup:
 	rw_tracer_close(t);
 	rw_classifier_free(r.cls);
@@ -335,5 +509,5 @@ int main(int argc, char **argv)
 	struct options o;
 
 	parse_args(argc, argv, &o);
-	return run_live(&o);
+	return o.read_path ? run_replay(&o) : run_live(&o);
 }

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Trace files: round trip, and the reader against hostile input: empty,
+ * foreign, newer-version, truncated at every byte, oversized and corrupt
+ * records, and random garbage.  Each must give one error with an offset, or a
+ * clean end, and never read past what it was given.
+ */
+#include <stdlib.h>
+
+#include "check.h"
+#include "trace.h"
+
+static uint8_t file[8192];
+static size_t file_len;
+
+static struct rw_event full_event(uint64_t t)
+{
+	struct rw_event ev = { 0 };
+
+	ev.time_ns = t;
+	ev.sk = 0xffff888108d0c0c0ull;
+	ev.kind = RW_EV_SEND_RESET;
+	ev.state = RW_ST_CLOSE;
+	ev.oldstate = RW_ST_ESTABLISHED;
+	ev.newstate = RW_ST_CLOSE;
+	ev.family = 6;
+	ev.seg_flags = RW_SEG_ACK;
+	ev.shutdown = 3;
+	ev.flags = RW_EVF_SK | RW_EVF_FULL | RW_EVF_OWNER | RW_EVF_LINGER;
+	for (int i = 0; i < 16; i++) {
+		ev.laddr[i] = (uint8_t)i;
+		ev.raddr[i] = (uint8_t)(0xf0 + i);
+	}
+	ev.lport = 40000;
+	ev.rport = 443;
+	ev.netns = 4026531833u;
+	ev.seg_len = 7;
+	ev.unread = 100;
+	ev.unsent = 5;
+	ev.inflight = 9;
+	ev.total_retrans = 3;
+	ev.retransmits = 2;
+	ev.probes_out = 1;
+	ev.sk_err = 110;
+	ev.sk_err_soft = -1;
+	ev.linger2 = -1;
+	ev.lingertime = 0;
+	ev.user_timeout_ms = 30000;
+	ev.snd_wnd = 65535;
+	ev.bytes_received = 1ull << 40;
+	ev.bytes_acked = 12345;
+	ev.start_ns = t - 1000;
+	ev.pid = 4242;
+	ev.cur_pid = 7;
+	memcpy(ev.comm, "0123456789abcdef", 16);	/* 16 bytes, no NUL */
+	memcpy(ev.cur_comm, "ss", 3);
+	snprintf(ev.cgroup, sizeof(ev.cgroup), "/system.slice/a \"b\".service");
+	snprintf(ev.reason_name, sizeof(ev.reason_name), "TCP_ABORT_ON_CLOSE");
+	ev.reason = RW_RSN_TCP_ABORT_ON_CLOSE;
+	return ev;
+}
+
+/* header, event, tick, event, end */
+static void build(void)
+{
+	struct rw_trace_header h = { .version = RW_TRACE_VERSION, .boot_to_real_ns = -5,
+				     .created_ns = 99 };
+	struct rw_trace_end end = { .produced = 10, .lost = 2 };
+	struct rw_event ev = full_event(1000);
+	FILE *f = fmemopen(file, sizeof(file), "w");
+
+	snprintf(h.kernel_release, sizeof(h.kernel_release), "6.18.44-test");
+	snprintf(h.hostname, sizeof(h.hostname), "host");
+	rw_trace_write_header(f, &h);
+	rw_trace_write_event(f, &ev);
+	rw_trace_write_tick(f, 2000);
+	ev = full_event(3000);
+	ev.kind = RW_EV_RECV_RESET;
+	ev.reason_name[0] = 0;
+	ev.reason = RW_RSN_NONE;
+	rw_trace_write_event(f, &ev);
+	rw_trace_write_end(f, &end);
+	file_len = (size_t)ftell(f);
+	fclose(f);
+}
+
+/* Read a whole buffer: items counted, 0 clean end or -1 error (message in err). */
+static int read_all(const uint8_t *buf, size_t len, int *items, char *err, size_t errlen,
+		    struct rw_trace_item *first)
+{
+	struct rw_trace_reader r = { 0 };
+	struct rw_trace_header h;
+	struct rw_trace_item it;
+	int rc;
+
+	*items = 0;
+	err[0] = 0;
+	r.f = fmemopen((void *)buf, len ? len : 1, "r");
+	if (len == 0) {
+		fclose(r.f);
+		r.f = fopen("/dev/null", "r");
+	}
+	rc = rw_trace_read_header(&r, &h);
+	while (rc == 0 && (rc = rw_trace_read(&r, &it)) > 0) {
+		if (*items == 0 && first)
+			*first = it;
+		(*items)++;
+		rc = 0;
+	}
+	snprintf(err, errlen, "%s", r.err);
+	fclose(r.f);
+	return rc;
+}
+
+static void round_trip(void)
+{
+	struct rw_trace_reader r = { 0 };
+	struct rw_trace_header h;
+	struct rw_trace_item it;
+	struct rw_event want = full_event(1000);
+
+	TEST("round trip");
+	r.f = fmemopen(file, file_len, "r");
+	CHECK_INT("header", rw_trace_read_header(&r, &h), 0);
+	CHECK_INT("version", h.version, 1);
+	CHECK_INT("boot offset", h.boot_to_real_ns, -5);
+	CHECK_STR("kernel", h.kernel_release, "6.18.44-test");
+	CHECK_STR("host", h.hostname, "host");
+	CHECK_INT("event", rw_trace_read(&r, &it), 1);
+	CHECK_INT("kind", it.kind, RW_TRACE_EVENT);
+	CHECK_INT("every field back", memcmp(&it.ev, &want, sizeof(want)), 0);
+	CHECK_INT("tick", rw_trace_read(&r, &it), 1);
+	CHECK_INT("tick time", it.tick_ns, 2000);
+	CHECK_INT("second event", rw_trace_read(&r, &it), 1);
+	CHECK_INT("no reason", it.ev.reason, RW_RSN_NONE);
+	CHECK_INT("end", rw_trace_read(&r, &it), 1);
+	CHECK_INT("end counters", it.end.produced * 100 + it.end.lost, 1002);
+	CHECK_INT("clean end of file", rw_trace_read(&r, &it), 0);
+	CHECK_INT("all consumed", r.offset, file_len);
+	fclose(r.f);
+}
+
+static void headers(void)
+{
+	uint8_t b[256] = { 0 };
+	char err[192];
+	int n;
+
+	TEST("headers");
+	CHECK_INT("empty file", read_all(b, 0, &n, err, sizeof(err), NULL), -1);
+	CHECK_STR("empty file says so", err, "empty file: not an rstwatch trace");
+	memcpy(b, "PCAPPCAPxxxx", 12);
+	read_all(b, 12, &n, err, sizeof(err), NULL);
+	CHECK_STR("foreign file", err, "not an rstwatch trace (no \"RSTWATCH\" magic at byte 0)");
+
+	memcpy(b, file, 160);
+	b[8] = 2;
+	read_all(b, 160, &n, err, sizeof(err), NULL);
+	CHECK_STR("newer version rejected, never misread", err,
+		  "trace format version 2 is newer than this rstwatch reads (1): use a newer rstwatch");
+	b[8] = 0;
+	read_all(b, 160, &n, err, sizeof(err), NULL);
+	CHECK_STR("version 0", err, "bad trace format version 0 at byte 8");
+	b[8] = 1;
+	b[10] = 10;
+	b[11] = 0;
+	read_all(b, 160, &n, err, sizeof(err), NULL);
+	CHECK_STR("header length too small", err, "bad header length 10 at byte 10");
+
+	/* a longer header from a newer minor revision is skipped */
+	{
+		uint8_t big[8192];
+
+		memcpy(big, file, 160);
+		big[10] = 200;
+		memset(big + 160, 0xee, 40);
+		memcpy(big + 200, file + 160, file_len - 160);
+		CHECK_INT("longer header accepted", read_all(big, file_len + 40, &n, err, sizeof(err), NULL), 0);
+		CHECK_INT("all items after it", n, 4);
+	}
+}
+
+static void truncation_everywhere(void)
+{
+	char err[192];
+	int n, bad = 0, boundaries = 0;
+
+	TEST("truncated at every byte");
+	for (size_t cut = 0; cut < file_len; cut++) {
+		int rc = read_all(file, cut, &n, err, sizeof(err), NULL);
+
+		if (rc == 0) {
+			boundaries++;	/* cut exactly between records: fewer items, no error */
+			continue;
+		}
+		if (!strstr(err, "truncated") && !strstr(err, "empty") && !strstr(err, "magic"))
+			bad++, fprintf(stderr, "  cut at %zu: %s\n", cut, err);
+	}
+	CHECK_INT("every cut inside a record is reported as truncated", bad, 0);
+	CHECK_INT("cuts at record boundaries read cleanly (after header, 3 records)", boundaries, 4);
+}
+
+static void corrupt_records(void)
+{
+	uint8_t b[8192];
+	char err[192];
+	int n;
+
+	TEST("corrupt records");
+	memcpy(b, file, file_len);
+	b[160 + 4] = 0xff;	/* first record's length: huge */
+	b[160 + 5] = 0xff;
+	b[160 + 6] = 0xff;
+	b[160 + 7] = 0xff;
+	read_all(b, file_len, &n, err, sizeof(err), NULL);
+	CHECK_STR("oversized length", err, "record at byte 160: length 4294967295 exceeds 65536");
+
+	memcpy(b, file, file_len);
+	b[160 + 8 + 16] = 9;	/* kind */
+	read_all(b, file_len, &n, err, sizeof(err), NULL);
+	CHECK_STR("bad kind", err, "event at byte 160: unknown event kind 9");
+
+	memcpy(b, file, file_len);
+	b[160 + 8 + 20] = 5;	/* family */
+	read_all(b, file_len, &n, err, sizeof(err), NULL);
+	CHECK_STR("bad family", err, "event at byte 160: bad address family 5");
+
+	memcpy(b, file, file_len);
+	b[160 + 8 + 17] = 200;	/* state */
+	read_all(b, file_len, &n, err, sizeof(err), NULL);
+	CHECK_STR("bad state", err, "event at byte 160: bad TCP state");
+
+	/* unknown record type: skipped, the rest still read */
+	memcpy(b, file, file_len);
+	b[160] = 77;
+	CHECK_INT("unknown record type skipped", read_all(b, file_len, &n, err, sizeof(err), NULL), 0);
+	CHECK_INT("the other records", n, 3);
+}
+
+static void older_writer(void)
+{
+	uint8_t b[512];
+	struct rw_trace_item it;
+	char err[192];
+	int n;
+
+	TEST("shorter record from an older writer");
+	memcpy(b, file, 160);
+	/* an event record holding only time, sk and the eight state bytes + family */
+	memcpy(b + 160, (uint8_t[]){ 1, 0, 0, 0, 21, 0, 0, 0 }, 8);
+	memset(b + 168, 0, 21);
+	b[168] = 42;		/* time */
+	b[168 + 16] = RW_EV_DESTROY;
+	b[168 + 20] = 4;	/* family */
+	CHECK_INT("read", read_all(b, 160 + 8 + 21, &n, err, sizeof(err), &it), 0);
+	CHECK_INT("one event", n, 1);
+	CHECK_INT("its time", it.ev.time_ns, 42);
+	CHECK_INT("missing fields are zero", it.ev.pid + it.ev.unread + it.ev.netns, 0);
+	CHECK_STR("missing strings are empty", it.ev.cgroup, "");
+}
+
+static void garbage(void)
+{
+	uint8_t b[4096];
+	char err[192];
+	int n, crashed = 0;
+
+	TEST("random garbage after a valid header");
+	srand(1);
+	for (int round = 0; round < 2000; round++) {
+		size_t len = 160 + (size_t)(rand() % 3000);
+
+		memcpy(b, file, 160);
+		for (size_t i = 160; i < len; i++)
+			b[i] = (uint8_t)rand();
+		if (read_all(b, len, &n, err, sizeof(err), NULL) < 0 && !err[0])
+			crashed++;	/* an error must always say why */
+	}
+	CHECK_INT("every failure explained", crashed, 0);
+}
+
+int main(void)
+{
+	build();
+	round_trip();
+	headers();
+	truncation_everywhere();
+	corrupt_records();
+	older_writer();
+	garbage();
+	return check_done("trace");
+}
