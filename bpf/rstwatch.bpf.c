@@ -20,6 +20,11 @@
  * (tcp:tcp_rcv_space_adjust), close()/shutdown() (ESTABLISHED -> FIN_WAIT1,
  * CLOSE_WAIT -> LAST_ACK) and, where the kernel allows fexit, accept().  It
  * follows the connection into TIME_WAIT by 4-tuple.
+ *
+ * Sockets that already existed when rstwatch started have had none of those
+ * moments.  Once, at start-up, user/loader.c runs the iter/task_file program
+ * below over every process's open files and seeds the owner (and, for a
+ * listener, its listeners entry) from the process that holds the socket.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -30,6 +35,13 @@
 #include "events.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ABI constants that vmlinux.h, having no #defines, does not carry. */
+#define EEXIST		17		/* include/uapi/asm-generic/errno-base.h */
+#define SOCK_STREAM	1		/* include/linux/net.h */
+#define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
+#define S_IFMT		00170000	/* include/uapi/linux/stat.h */
+#define S_IFSOCK	0140000
 
 /* Knobs set by user/loader.c before load; 0 means "no filter". */
 const volatile __u32 filter_pid = 0;	/* owner tgid */
@@ -225,6 +237,41 @@ static __always_inline void owner_from_current(struct rw_owner *o)
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
+/* The same owner for a task that is not current: bpf_get_current_cgroup_id()
+ * is the kernfs id of the task's cgroup v2 (default hierarchy) cgroup,
+ * task->cgroups->dfl_cgrp->kn->id (a u64 since 5.5). */
+static __always_inline void owner_from_task(struct rw_owner *o, const struct task_struct *task)
+{
+	o->pid = BPF_CORE_READ(task, tgid);
+	o->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	BPF_CORE_READ_INTO(&o->comm, task, comm);
+}
+
+/* Store an owner; a failed update is counted, never silent.  Under
+ * BPF_NOEXIST, -EEXIST is the intended "already known", not a failure.
+ * Returns 0 if the entry was written. */
+static __always_inline long owner_put(void *map, const void *key, const struct rw_owner *o,
+				      __u64 flags)
+{
+	long err = bpf_map_update_elem(map, key, o, flags);
+
+	if (err && err != -EEXIST)
+		count(RW_CNT_OWNER_FAIL);
+	return err;
+}
+
+/* Listeners are known by (netns, local port): that is all an accepted child
+ * shares with its listener when it becomes ESTABLISHED in softirq. */
+static __always_inline struct rw_listen_key listen_key(const struct sock *sk)
+{
+	struct rw_listen_key lk = {
+		.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+	};
+
+	return lk;
+}
+
 /* Record the current task as the owner of sk.  A socket already known keeps
  * its start time: a later accept/recvmsg only refines who owns it. */
 static __always_inline void owner_remember(const struct sock *sk, int only_if_new)
@@ -242,8 +289,7 @@ static __always_inline void owner_remember(const struct sock *sk, int only_if_ne
 		o.start_ns = bpf_ktime_get_boot_ns();
 	}
 	owner_from_current(&o);
-	if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
-		count(RW_CNT_OWNER_FAIL);
+	owner_put(&owners, &key, &o, BPF_ANY);
 }
 
 static __always_inline struct rw_owner *owner_of(const struct sock *sk, const struct rw_tuple *t,
@@ -370,32 +416,24 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	}
 	/* listen(): inet_csk_listen_start() in the caller */
 	if (newstate == TCP_LISTEN) {
-		struct rw_listen_key lk = {
-			.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
-			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
-		};
+		struct rw_listen_key lk = listen_key(sk);
 		struct rw_owner o = {};
 
 		owner_from_current(&o);
-		if (bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY))
-			count(RW_CNT_OWNER_FAIL);
+		owner_put(&listeners, &lk, &o, BPF_ANY);
 		return 0;
 	}
 	/* A passively opened child becomes ESTABLISHED in softirq: inherit the
 	 * listener's owner until accept()/recvmsg() names the real one. */
 	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
-		struct rw_listen_key lk = {
-			.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
-			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
-		};
+		struct rw_listen_key lk = listen_key(sk);
 		struct rw_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
 
 		if (lo) {
 			struct rw_owner o = *lo;
 
 			o.start_ns = bpf_ktime_get_boot_ns();
-			if (bpf_map_update_elem(&owners, &key, &o, BPF_ANY))
-				count(RW_CNT_OWNER_FAIL);
+			owner_put(&owners, &key, &o, BPF_ANY);
 		}
 		return 0;
 	}
@@ -412,8 +450,8 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
 
-		if (o && bpf_map_update_elem(&tw_owners, &t, o, BPF_ANY))
-			count(RW_CNT_OWNER_FAIL);
+		if (o)
+			owner_put(&tw_owners, &t, o, BPF_ANY);
 	}
 	return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
 		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0);
@@ -509,5 +547,87 @@ int BPF_PROG(on_accept_exit)
 	if (bpf_get_func_ret(ctx, &ret) || !ret)
 		return 0;
 	owner_remember((const struct sock *)ret, 0);
+	return 0;
+}
+
+/* What seed_owners() did, read by user/loader.c for -v. */
+__u64 seeded_sockets = 0;
+__u64 seeded_listeners = 0;
+
+/*
+ * The socket behind an open file, or NULL.  The kernel's own test is
+ * sock_from_file(): f_op == &socket_file_ops.  That is static data, absent
+ * from BTF (which holds only per-CPU variables) and from /proc/kallsyms
+ * without CONFIG_KALLSYMS_ALL, so an extern __ksym for it does not resolve
+ * everywhere; bpf_sock_from_file() (5.11) runs the test for us.  On 5.8-5.10
+ * rely on what sock_alloc_file() sets up instead: a sockfs inode (S_IFSOCK)
+ * whose file's private_data is a struct socket pointing back at the same
+ * file.  No other open file matches: opening any other S_IFSOCK inode fails
+ * with ENXIO (bad_sock_fops), and an O_PATH open leaves private_data NULL.
+ */
+static __always_inline struct socket *socket_of(struct file *file)
+{
+	struct socket *sock;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_sock_from_file))
+		return bpf_sock_from_file(file);
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != file)
+		return NULL;
+	return sock;
+}
+
+/*
+ * Start-up seeding: called by bpf_iter_task_file for each open file of each
+ * task in rstwatch's pid namespace (threads that share their leader's file
+ * table are skipped by the kernel, or on the first iterator kernels only
+ * repeat the leader's entries, which BPF_NOEXIST ignores).  A TCP socket held by a process gets that process as owner; a listener gets
+ * its listeners entry, so children accepted later inherit it.  BPF_NOEXIST:
+ * the tracepoints are already attached, and an owner they learned is fresher
+ * than this walk.  start_ns stays 0: when the connection began is unknown.
+ * Sockets in CLOSE are skipped: they have no connection yet, and connect()
+ * or listen() will name their owner.
+ */
+SEC("iter/task_file")
+int seed_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct rw_owner o = {};
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+	int state;
+
+	if (!task || !file || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return 0;
+	sock = socket_of(file);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	/* SOCK_RAW sockets may have sk_protocol IPPROTO_TCP too */
+	if (!sk || !is_tcp(sk) || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == TCP_CLOSE)
+		return 0;
+	owner_from_task(&o, task);
+	if (state == TCP_LISTEN) {
+		struct rw_listen_key lk = listen_key(sk);
+
+		if (!owner_put(&listeners, &lk, &o, BPF_NOEXIST))
+			seeded_listeners++;
+	} else {
+		__u64 key = (__u64)sk;
+
+		if (!owner_put(&owners, &key, &o, BPF_NOEXIST))
+			seeded_sockets++;
+	}
 	return 0;
 }

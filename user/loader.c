@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Skeleton lifecycle (libbpf-tools style): open, set the rodata knobs, pick
- * program variants from this kernel's BTF, load, attach, ring buffer.
- * Optional programs that a kernel may refuse (fexit on accept) are retried
- * without, so they only ever add evidence, never stop rstwatch.
+ * program variants from this kernel's BTF, load, attach, seed socket owners,
+ * ring buffer.  Optional programs that a kernel may refuse (fexit on accept,
+ * the iterator that seeds owners) are retried without, so they only ever add
+ * evidence, never stop rstwatch.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -79,12 +80,18 @@ static bool has_func(const struct btf *btf, const char *fn)
 	return btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) > 0;
 }
 
+/* Optional programs, as a bit set: each adds evidence, none is needed. */
+enum {
+	OPT_ACCEPT = 1u << 0,	/* fexit/inet_csk_accept: the accepting process owns the child */
+	OPT_SEED = 1u << 1,	/* iter/task_file: owners of sockets that predate rstwatch */
+};
+
 static const char *const required_tps[] = {
 	"inet_sock_set_state", "tcp_send_reset", "tcp_receive_reset", "tcp_destroy_sock",
 	"tcp_rcv_space_adjust",
 };
 
-static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, bool with_optional,
+static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, unsigned int optional,
 			 char *err, size_t errlen)
 {
 	struct rstwatch_bpf *skel;
@@ -111,8 +118,10 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, bo
 		bpf_program__set_autoload(skel->progs.on_error_report, false);
 		note("kernel has no sock:inet_sk_error_report tracepoint: error reports not traced");
 	}
-	if (!with_optional || !has_func(t->btf, "inet_csk_accept"))
-		bpf_program__set_autoload(skel->progs.on_accept_exit, false);
+	bpf_program__set_autoload(skel->progs.on_accept_exit, optional & OPT_ACCEPT);
+	bpf_program__set_autoload(skel->progs.seed_owners, optional & OPT_SEED);
+	/* seed_owners() runs once, after the tracepoints: seed_owners_now() */
+	bpf_program__set_autoattach(skel->progs.seed_owners, false);
 
 	rc = rstwatch_bpf__load(skel);
 	if (rc) {
@@ -126,11 +135,80 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, bo
 	return 0;
 }
 
+/*
+ * Load with as many optional programs as this kernel accepts.  A refusal does
+ * not say which program was refused, so try every subset from the largest
+ * down (all, each alone, none); the first that loads wins.  Returns the set
+ * loaded, or -1 with err from the last (no optional programs) attempt.
+ */
+static int load_best(struct rw_tracer *t, const struct rw_loader_opts *o, char *err, size_t errlen)
+{
+	unsigned int avail = 0, tried = 0;	/* bit n of tried: subset n attempted */
+	static const unsigned int order[] = { OPT_ACCEPT | OPT_SEED, OPT_SEED, OPT_ACCEPT, 0 };
+
+	if (has_func(t->btf, "inet_csk_accept"))
+		avail |= OPT_ACCEPT;
+	if (has_func(t->btf, "bpf_iter_task_file"))	/* the iterator's BTF target, 5.8+ */
+		avail |= OPT_SEED;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		unsigned int set = order[i] & avail;
+
+		if (tried & (1u << set))
+			continue;
+		tried |= 1u << set;
+		if (open_and_load(t, o, set, err, errlen) == 0)
+			return (int)set;
+	}
+	return -1;
+}
+
+/*
+ * Give sockets that existed before rstwatch started an owner: one pass of the
+ * seed_owners() iterator over every task's open files.  The tracepoints are
+ * attached first, so a socket opened or used during the walk is learned live
+ * (the iterator never overwrites that).  The iterator writes nothing: read()
+ * only drives the walk, and bpf_seq_read() returns EAGAIN every million
+ * objects that produced no output, resuming where it stopped on the next read.
+ */
+static const char no_seed[] = "sockets opened before rstwatch started get an owner only once "
+			      "they are used (connect, listen, recv, close)";
+
+static void seed_owners_now(struct rw_tracer *t)
+{
+	struct bpf_link *link;
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	link = bpf_program__attach_iter(t->skel->progs.seed_owners, NULL);
+	if (!link) {
+		note("attaching the open-files iterator: %s: %s", strerror(errno), no_seed);
+		return;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		note("starting the open-files iterator: %s: %s", strerror(errno), no_seed);
+		bpf_link__destroy(link);
+		return;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			note("walking open files: %s: some %s", strerror(errno), no_seed);
+			break;
+		}
+	}
+	close(fd);
+	bpf_link__destroy(link);
+	note("owners of %llu TCP sockets and %llu listeners opened before start learned from "
+	     "open files", (unsigned long long)t->skel->bss->seeded_sockets,
+	     (unsigned long long)t->skel->bss->seeded_listeners);
+}
+
 int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_record_fn fn,
 		   void *ctx, char *err, size_t errlen)
 {
 	struct rw_tracer *t;
-	int rc;
+	int rc, optional;
 
 	verbose = o->verbose;
 	libbpf_set_print(print_libbpf);
@@ -154,18 +232,22 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		}
 	}
 
-	if (open_and_load(t, o, true, err, errlen)) {
-		if (open_and_load(t, o, false, err, errlen))
-			goto fail;
+	optional = load_best(t, o, err, errlen);
+	if (optional < 0)
+		goto fail;
+	if (!(optional & OPT_ACCEPT))
 		note("fexit on inet_csk_accept unavailable: accepted sockets are attributed to the "
 		     "listener's owner until they are read");
-	}
+	if (!(optional & OPT_SEED))
+		note("open-files iterator (iter/task_file) unavailable: %s", no_seed);
 	rc = rstwatch_bpf__attach(t->skel);
 	if (rc) {
 		snprintf(err, errlen, "attaching BPF programs: %s%s", strerror(-rc),
 			 rc == -EPERM ? " (run as root, or with CAP_BPF and CAP_PERFMON)" : "");
 		goto fail;
 	}
+	if (optional & OPT_SEED)
+		seed_owners_now(t);
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), fn, ctx, NULL);
 	if (!t->rb) {
 		snprintf(err, errlen, "creating ring buffer: %s", strerror(errno));

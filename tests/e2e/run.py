@@ -138,6 +138,28 @@ class Case:
         return (isinstance(obj, dict) and self.side_of(obj) is not None
                 and self.port in (obj.get("lport"), obj.get("rport")))
 
+    def extra(self, args):
+        """Start one more rstwatch instance now (sockets made before it exist
+        only in the kernel); stopped and checked with check_extra()."""
+        t = Rstwatch(self.opts.rstwatch, args)
+        self.tracers.append(t)
+        t.start(timeout=20)
+        return t
+
+    def check_extra(self, t, verdicts):
+        """Stop instance t and compare its verdicts on this test's port, in A
+        and B, with the list of Expect (the main instance is checked by finish())."""
+        lines = t.stop()
+        seen = [o for _, o in lines if o is not None and self.relevant(o)]
+        problems = []
+        check(verdicts, seen, self.side_of, self.family, problems)
+        if problems:
+            name = f"rstwatch {' '.join(t.argv[2:])}"
+            raise Failure(f"{name}: {problems[0]}",
+                          problems[1:] + [f"{name} stdout (this test's port):"] +
+                          ["  " + raw for raw, obj in lines if obj is None or self.relevant(obj)] +
+                          [f"{name} stderr:"] + ["  " + l for l in t.stderr])
+
     def sockets_check(self, side, state, count):
         lines = [l for l in self.pair.sockets(side, state)
                  if f":{self.port} " in l + " " or f":{self.cport} " in l + " "]
@@ -320,12 +342,9 @@ def filters(c):
     instance must report exactly its share, the main one (--port) both."""
     srv = c.server(listen=False)        # the process exists before rstwatch learns its pid
     other = "-6" if c.family == "ipv4" else "-4"
-    extra = {"pid": Rstwatch(c.opts.rstwatch, ["-p", str(srv.pid)]),
-             "netns": Rstwatch(c.opts.rstwatch, ["--netns", c.pair.path("A")]),
-             "family": Rstwatch(c.opts.rstwatch, [other, "--port", str(c.port)])}
-    c.tracers.extend(extra.values())
-    for t in extra.values():
-        t.start(timeout=20)
+    extra = {"pid": c.extra(["-p", str(srv.pid)]),
+             "netns": c.extra(["--netns", c.pair.path("A")]),
+             "family": c.extra([other, "--port", str(c.port)])}
     srv.do(f"listen {c.family} {c.addr('B')} {c.port}")
     cli = c.client()
     c.connect(cli, srv)
@@ -336,17 +355,56 @@ def filters(c):
     want_a = c.expect("A", "linger0", None, "ESTABLISHED", "local", cli)
     want_b = c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)
     c.finish([want_a, want_b], {"A": {"TCPAbortOnData": 1}})
-    problems = []
     for name, want in (("pid", [want_b]), ("netns", [want_a]), ("family", [])):
-        seen = [o for _, o in extra[name].stop() if o is not None and c.relevant(o)]
-        check(want, seen, c.side_of, c.family, problems)
-        problems = [f"rstwatch {' '.join(extra[name].argv[2:])}: {p}" for p in problems]
-        if problems:
-            raise Failure(problems[0], problems[1:])
+        c.check_extra(extra[name], want)
+
+
+def abort_seen_late(c, late, cli):
+    """cli closes with linger 0; wait until instance `late` has both verdicts,
+    so that nothing the server does afterwards can have named its owner."""
+    cli.do("linger0")
+    cli.do("close")     # tcp_disconnect(): ESTABLISHED -> CLOSE, no owner moment
+    if not late.wait_for(c.relevant, 2, timeout=3):
+        raise Failure("late rstwatch: expected 2 verdicts within 3 s of the reset vs seen "
+                      f"{sum(1 for _, o in late.lines if o is not None and c.relevant(o))}",
+                      ["  " + l for l in late.stderr])
+
+
+def preexisting(c):
+    """A connection established before an rstwatch instance starts, then
+    aborted (linger 0) with no socket call in between: that instance can know
+    both owners only from its start-up walk of open files (seed_owners)."""
+    cli, srv = c.established()
+    late = c.extra(["--port", str(c.port)])
+    abort_seen_late(c, late, cli)
+    srv.send("recv")    # only now: recvmsg() is an owner moment
+    srv.expect("ECONNRESET")
+    want = [c.expect("A", "linger0", None, "ESTABLISHED", "local", cli,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)]
+    c.finish(want, {"A": {"TCPAbortOnData": 1}})
+    c.check_extra(late, want)
+
+
+def preexisting_listener(c):
+    """A listener made before an rstwatch instance starts: a connection it
+    receives afterwards inherits the listener's owner (seeded listeners
+    entry).  The server never accepts: accept() would name the owner itself
+    where the kernel allows fexit."""
+    srv = c.server()
+    late = c.extra(["--port", str(c.port)])
+    cli = c.client()
+    cli.do(f"connect {c.addr('B')} {c.port}")
+    abort_seen_late(c, late, cli)
+    want = [c.expect("A", "linger0", None, "ESTABLISHED", "local", cli,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)]
+    c.finish(want, {"A": {"TCPAbortOnData": 1}})
+    c.check_extra(late, want)
 
 
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
-             refused, half_open, time_wait, filters]
+             refused, half_open, time_wait, filters, preexisting, preexisting_listener]
 
 
 def tests():
