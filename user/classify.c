@@ -182,6 +182,7 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 		cancel_pending(c, conn);
 		conn->closed_from = RW_ST_UNKNOWN;
 		conn->peer_reset = conn->keepalive_rst = conn->decided = false;
+		conn->err = conn->err_soft = 0;
 		*fresh = true;
 	}
 	if (conn)
@@ -217,14 +218,57 @@ static void verdict_init(struct rw_verdict *v, const struct rw_event *ev, enum r
 
 /*
  * tcp_write_err() is the only path that gives up on a connection by timer: it
- * sets sk_err to the soft error an ICMP message left, or ETIMEDOUT.  A hard
- * ICMP error in SYN_SENT (tcp_v4_err(): EHOSTUNREACH, ECONNREFUSED for a port
- * unreachable...) also closes the socket with an error, but at once and with
- * sk_err_soft unset: not a timeout.
+ * sets sk_err to the soft error an ICMP message left, or ETIMEDOUT.  While
+ * connecting, tcp_v[46]_err() also closes the socket on a hard ICMP error,
+ * and its earlier ICMPs (those that arrived while connect() held the socket)
+ * left the same errno as the soft error: the socket cannot tell the two
+ * apart, so in SYN_SENT/SYN_RECV only ETIMEDOUT is a timeout.
  */
-static bool is_timeout(const struct rw_event *ev)
+static bool is_timeout(enum rw_state from, int err, int soft)
 {
-	return ev->sk_err == ETIMEDOUT || (ev->sk_err_soft && ev->sk_err == ev->sk_err_soft);
+	if (err == ETIMEDOUT)
+		return true;
+	if (from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV)
+		return false;
+	return soft && err == soft;
+}
+
+/*
+ * The socket left `from` for CLOSE with error err: decide the verdict.  ev is
+ * the event that carried the error (the CLOSE transition, or the error report
+ * that followed it).  Returns false when err is 0: nothing to decide.
+ */
+static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
+			     const struct rw_event *ev, enum rw_state from, int err, int soft)
+{
+	struct rw_verdict v;
+
+	if (!err)
+		return false;
+	if (is_timeout(from, err, soft)) {
+		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, from);
+		if (from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV)
+			v.sub = RW_SUB_SYN;
+		else if (conn->keepalive_rst) {
+			v.sub = RW_SUB_KEEPALIVE;
+			/* the reason came with the RST, not with this transition */
+			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
+		} else
+			v.sub = RW_SUB_RETRANSMIT;
+	} else if (err == ECONNABORTED) {
+		/* tcp_abort() on a state that needs no RST (SYN_SENT, LAST_ACK...) */
+		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, from);
+	} else {
+		/* neither a reset (decided when the RST arrived) nor a timeout: a
+		 * hard ICMP error while connecting */
+		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_LOCAL, from);
+	}
+	v.app_errno = err;
+	v.ev_mask |= RW_VE_ERRNO;
+	conn->decided = true;
+	cancel_pending(c, conn);
+	out(c, &v);
+	return true;
 }
 
 static void on_close(struct rw_classifier *c, const struct rw_event *ev)
@@ -239,31 +283,12 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 	conn->closed_from = ev->oldstate;
 	if (conn->decided)
 		return;
-
-	if (is_timeout(ev)) {
-		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, ev->oldstate);
-		if (ev->oldstate == RW_ST_SYN_SENT || ev->oldstate == RW_ST_SYN_RECV)
-			v.sub = RW_SUB_SYN;
-		else if (conn->keepalive_rst) {
-			v.sub = RW_SUB_KEEPALIVE;
-			/* the reason came with the RST, not with this transition */
-			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
-		} else
-			v.sub = RW_SUB_RETRANSMIT;
-	} else if (ev->sk_err == ECONNABORTED) {
-		/* tcp_abort() on a state that needs no RST (SYN_SENT, LAST_ACK...) */
-		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, ev->oldstate);
-	} else if (ev->sk_err) {
-		/* an error that is neither a reset (those were decided when the RST
-		 * arrived) nor a timeout: a hard ICMP error while connecting */
-		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_LOCAL, ev->oldstate);
-	}
 	if (ev->sk_err) {
-		v.app_errno = ev->sk_err;
-		v.ev_mask |= RW_VE_ERRNO;
-		conn->decided = true;
-		out(c, &v);
-		return;
+		if (close_with_error(c, conn, ev, ev->oldstate, ev->sk_err, ev->sk_err_soft))
+			return;
+	} else if (conn->err && ev->time_ns - conn->err_time <= RW_ERR_FRESH_NS) {
+		if (close_with_error(c, conn, ev, ev->oldstate, conn->err, conn->err_soft))
+			return;
 	}
 	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) && ev->linger2 >= 0) {
 		bool fin = ev->flags & RW_EVF_FIN_RCVD;
@@ -275,6 +300,32 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 		v.ev_mask |= RW_VE_TIMEWAIT;
 		defer(c, conn, &v, ev);
 	}
+}
+
+/*
+ * An error reported to the owner.  Before CLOSE (6.1's tcp_write_err(),
+ * tcp_abort()) it is kept for the CLOSE that follows; after a CLOSE that
+ * carried no error it decides: sk_err is written before tcp_done() on every
+ * kernel, but a reader on another CPU can consume it (sock_error()) before the
+ * CLOSE transition is snapshotted, while the report itself still carries it.
+ */
+static void on_error(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *conn;
+	bool fresh;
+
+	if (!ev->sk_err || !(ev->flags & RW_EVF_FULL))
+		return;
+	if (ev->state != RW_ST_CLOSE) {
+		conn = conn_get(c, ev, &fresh);
+		conn->err = ev->sk_err;
+		conn->err_soft = ev->sk_err_soft;
+		conn->err_time = ev->time_ns;
+		return;
+	}
+	conn = rw_conntab_get(c->tab, ev->sk);
+	if (conn && !conn->decided && conn->closed_from != RW_ST_UNKNOWN)
+		close_with_error(c, conn, ev, conn->closed_from, ev->sk_err, ev->sk_err_soft);
 }
 
 static uint32_t unread_bytes(const struct rw_event *ev)
@@ -385,6 +436,9 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 		break;
 	case RW_EV_RECV_RESET:
 		on_recv_reset(c, ev);
+		break;
+	case RW_EV_ERROR:
+		on_error(c, ev);
 		break;
 	case RW_EV_DESTROY:
 		conn = rw_conntab_get(c->tab, ev->sk);

@@ -36,5 +36,8 @@ void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *
 
 /* How long a verdict may wait for the event that would change it. */
 #define RW_PENDING_NS (100ull * 1000 * 1000)
+/* How long an error reported before CLOSE still explains that CLOSE: the two
+ * come from one kernel call chain, microseconds apart. */
+#define RW_ERR_FRESH_NS (10ull * 1000 * 1000)
 
 #endif /* RSTWATCH_CLASSIFY_H */

@@ -165,6 +165,31 @@ static void timeout_retransmit(bool report_first)
 	rw_classifier_free(c);
 }
 
+/* The CLOSE snapshot lost sk_err to a reader on another CPU: the report decides. */
+static void error_only_in_report(bool report_first, uint64_t gap_ns, int want_n)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e, r;
+
+	r = ev_sk(RW_EV_ERROR, 8, report_first ? RW_ST_ESTABLISHED : RW_ST_CLOSE);
+	r.sk_err = ETIMEDOUT;
+	e = ev_state(8, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	if (report_first) {
+		rw_classify(c, &r);
+		e.time_ns = r.time_ns + gap_ns;
+		rw_classify(c, &e);
+	} else {
+		rw_classify(c, &e);
+		rw_classify(c, &r);
+	}
+	rw_classify_flush(c);
+	CHECK_INT("verdicts", g.n, want_n);
+	if (want_n && g.n)
+		expect_one(&g, RW_CL_TIMEOUT, RW_SUB_RETRANSMIT, RW_ST_ESTABLISHED);
+	rw_classifier_free(c);
+}
+
 static void timeout_syn(void)
 {
 	struct got g;
@@ -387,8 +412,14 @@ int main(void)
 	timeout_retransmit(true);
 	TEST("timeout/syn");
 	timeout_syn();
-	TEST("timeout/syn after an ICMP soft error");
-	close_with_error(EHOSTUNREACH, EHOSTUNREACH, RW_CL_TIMEOUT, RW_SUB_SYN);
+	TEST("timeout decided by the report after a CLOSE without sk_err");
+	error_only_in_report(false, 0, 1);
+	TEST("timeout decided by a report just before a CLOSE without sk_err (6.1)");
+	error_only_in_report(true, 3000, 1);
+	TEST("an old error report does not explain a later clean CLOSE");
+	error_only_in_report(true, RW_ERR_FRESH_NS + 1, 0);
+	TEST("ICMP hard error after earlier soft ones while connecting: not a timeout");
+	close_with_error(EHOSTUNREACH, EHOSTUNREACH, RW_CL_UNCLASSIFIED, RW_SUB_NONE);
 	TEST("hard ICMP error while connecting is not a timeout");
 	close_with_error(EHOSTUNREACH, 0, RW_CL_UNCLASSIFIED, RW_SUB_NONE);
 	TEST("ICMP port unreachable while connecting is not a timeout");
