@@ -19,7 +19,10 @@ Prints `PASS name` or `FAIL name: expected ... vs seen ...` per test, then
 import argparse
 import os
 import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -138,10 +141,10 @@ class Case:
         return (isinstance(obj, dict) and self.side_of(obj) is not None
                 and self.port in (obj.get("lport"), obj.get("rport")))
 
-    def extra(self, args):
+    def extra(self, args, json=True):
         """Start one more rstwatch instance now (sockets made before it exist
         only in the kernel); stopped and checked with check_extra()."""
-        t = Rstwatch(self.opts.rstwatch, args)
+        t = Rstwatch(self.opts.rstwatch, args, json=json)
         self.tracers.append(t)
         t.start(timeout=20)
         return t
@@ -403,8 +406,57 @@ def preexisting_listener(c):
     c.check_extra(late, want)
 
 
+def record_replay(c):
+    """-w while tracing live, then -r as an unprivileged user: the replay must
+    print exactly what the live run printed, byte for byte, in JSON and in
+    text.  The mix has all three origins seen on a linger-0 close and a
+    connection to a closed port."""
+    tmp = tempfile.mkdtemp(prefix="rstwatch-e2e-")
+    try:
+        os.chmod(tmp, 0o755)
+        trace = {fmt: os.path.join(tmp, f"{fmt}.rwt") for fmt in ("json", "text")}
+        live = {fmt: c.extra(["--port", str(c.port), "-w", trace[fmt]], json=fmt == "json")
+                for fmt in ("json", "text")}
+        cli, srv = c.established()
+        cli.do("linger0")
+        srv.send("recv")
+        cli.do("close")
+        srv.expect("ECONNRESET")
+        # expectations take the client's port now: the second client has another
+        want = [c.expect("A", "linger0", None, "ESTABLISHED", "local", cli),
+                c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)]
+        srv.do("close_listener")
+        cli2 = c.client()
+        cli2.send(f"connect {c.addr('B')} {c.port}")
+        cli2.expect("ECONNREFUSED")
+        want += [c.expect("B", "refused", None, None, "reply", None),
+                 c.expect("A", "peer_reset", None, "SYN_SENT", "peer", cli2)]
+        c.finish(want, {"A": {"TCPAbortOnData": 1}})
+        for fmt, t in live.items():
+            lines = t.stop()
+            out = "".join(raw + "\n" for raw, _ in lines)
+            if fmt == "json":
+                seen = [o for _, o in lines if o is not None and c.relevant(o)]
+                problems = []
+                check(want, seen, c.side_of, c.family, problems)
+                if problems:
+                    raise Failure(f"live -w -j instance: {problems[0]}", problems[1:])
+            os.chmod(trace[fmt], 0o644)
+            replay = [c.opts.rstwatch, "-r", trace[fmt], *(["-j"] if fmt == "json" else [])]
+            rep = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  *replay], capture_output=True, text=True, timeout=20)
+            if rep.returncode != 0:
+                raise Failure(f"{fmt}: replay as nobody exited {rep.returncode}",
+                              rep.stderr.splitlines())
+            if rep.stdout != out:
+                raise Failure(f"{fmt}: the replay differs from the live output",
+                              ["live:"] + out.splitlines() + ["replay:"] + rep.stdout.splitlines())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
-             refused, half_open, time_wait, filters, preexisting, preexisting_listener]
+             refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay]
 
 
 def tests():

@@ -15,8 +15,8 @@ class TracerError(Exception):
 
 
 class Rstwatch:
-    def __init__(self, path, args):
-        self.argv = [path, "-j", *args]
+    def __init__(self, path, args, json=True):
+        self.argv = [path, *(["-j"] if json else []), *args]
         self.proc = None
         self.lines = []        # (raw line, parsed object or None)
         self.stderr = []
