@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "output.h"
 
@@ -50,4 +52,15 @@ int64_t rw_lifetime_ms(const struct rw_event *ev)
 	if (!ev->start_ns || ev->time_ns < ev->start_ns)
 		return -1;
 	return (int64_t)((ev->time_ns - ev->start_ns) / 1000000);
+}
+
+void rw_fmt_time_rfc3339(uint64_t ns, char *buf, size_t len)
+{
+	time_t s = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char sec[24];
+
+	gmtime_r(&s, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09" PRIu64 "Z", sec, (uint64_t)(ns % 1000000000u));
 }

@@ -18,6 +18,7 @@
 #include "decode.h"
 #include "loader.h"
 #include "output.h"
+#include "summary.h"
 #include "trace.h"
 
 #ifndef RSTWATCH_VERSION
@@ -34,6 +35,8 @@ struct options {
 	bool verbose;
 	const char *write_path;	/* -w: record the event stream */
 	const char *read_path;	/* -r: replay a recorded stream */
+	bool count;		/* -c: summary at exit */
+	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
 	struct rw_loader_opts load;
 };
 
@@ -43,6 +46,12 @@ struct run {
 	struct rw_classifier *cls;
 	FILE *out;		/* verdicts; NULL when -w - takes stdout */
 	FILE *trace;		/* -w */
+	struct rw_tracer *tracer;	/* live only: its counters go into summaries */
+	struct rw_trace_end recorded;	/* replay: the recording run's counters */
+	struct rw_summary total, interval;
+	uint64_t events;	/* events that reached the classifier */
+	uint64_t next_ns;	/* end of the current -i interval */
+	uint64_t last_ns;	/* stream time: latest event or recorded tick */
 	uint64_t bad_records;
 	bool out_broken;	/* stdout's reader went away */
 	bool trace_broken;	/* writing the trace failed: stop, don't lose data silently */
@@ -69,6 +78,8 @@ static void usage(FILE *f)
 "  -w FILE               also record the decoded event stream to FILE (- for\n"
 "                        stdout, which then carries only the trace)\n"
 "  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
+"  -c, --count           print a summary (counts per class, losses) at exit\n"
+"  -i, --interval SECS   print a summary of the last SECS seconds every SECS\n"
 "\n"
 "Filters (applied in the kernel):\n"
 "  -p, --pid PID         only sockets owned by process PID\n"
@@ -151,6 +162,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ "write", required_argument, NULL, 'w' },
+		{ "count", no_argument, NULL, 'c' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ "read", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -164,7 +177,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->load.ringbuf_bytes = 8u << 20;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jp:b:vhV46w:r:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -188,6 +201,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'r':
 			o->read_path = optarg;
+			break;
+		case 'c':
+			o->count = true;
+			break;
+		case 'i':
+			o->interval_ns = parse_num(optarg, 1, 86400,
+						   "-i: '%s' is not a number of seconds (1-86400)") *
+					 1000000000ull;
 			break;
 		case 'b':
 			mib = parse_num(optarg, 1, 1024, "-b: '%s' is not a size in MiB (1-1024)");
@@ -233,6 +254,8 @@ static void emit_verdict(const struct rw_verdict *v, void *arg)
 {
 	struct run *r = arg;
 
+	rw_summary_add(&r->total, v);
+	rw_summary_add(&r->interval, v);
 	if (!r->out)
 		return;
 	if (r->opt->json)
@@ -241,9 +264,51 @@ static void emit_verdict(const struct rw_verdict *v, void *arg)
 		rw_text_verdict(r->out, v);
 }
 
+static void summary(struct run *r, const struct rw_summary *s, bool interval, uint64_t time_ns)
+{
+	struct rw_summary_losses l = { .events = r->events, .bad_records = r->bad_records };
+	struct rw_classify_stats cs;
+
+	rw_classify_stats(r->cls, &cs);
+	l.evictions = cs.evictions;
+	l.lost = r->recorded.lost;
+	if (r->out)
+		rw_summary_print(r->out, r->opt->json, interval, time_ns, s, &l);
+}
+
+/*
+ * Stream time has reached t: print the -i summaries whose intervals ended.
+ * Driven by event and tick times, never the clock, so a replay prints them at
+ * the same points.  Live, the losses they report are first written to the
+ * trace, where a replay reads them back before printing.
+ */
+static void advance(struct run *r, uint64_t t)
+{
+	if (!r->opt->interval_ns || t < r->next_ns)
+		return;
+	if (r->tracer) {
+		struct rw_tracer_counters k;
+
+		rw_tracer_counters(r->tracer, &k);
+		r->recorded.produced = k.produced;
+		r->recorded.lost = k.lost;
+		if (r->trace && !r->trace_broken && rw_trace_write_end(r->trace, &r->recorded))
+			r->trace_broken = true;
+	}
+	while (t >= r->next_ns) {
+		summary(r, &r->interval, true, r->next_ns);
+		memset(&r->interval, 0, sizeof(r->interval));
+		r->next_ns += r->opt->interval_ns;
+	}
+}
+
 /* Everything after decode, shared by live tracing and replay. */
 static void handle_event(struct run *r, const struct rw_event *ev)
 {
+	advance(r, ev->time_ns);
+	if (ev->time_ns > r->last_ns)
+		r->last_ns = ev->time_ns;
+	r->events++;
 	if (r->trace && !r->trace_broken && rw_trace_write_event(r->trace, ev))
 		r->trace_broken = true;
 	if (r->opt->events) {
@@ -254,14 +319,19 @@ static void handle_event(struct run *r, const struct rw_event *ev)
 	}
 }
 
-/* Time has passed: recorded when it can change the output, so a replay
- * settles pending verdicts at the same points as the live run did. */
+/* Time has passed: recorded when it can change the output (a verdict is
+ * waiting, or an interval ended), so a replay acts at the same points. */
 static void handle_tick(struct run *r, uint64_t now_ns)
 {
-	if (!rw_classify_pending(r->cls))
+	bool due = r->opt->interval_ns && now_ns >= r->next_ns;
+
+	if (!rw_classify_pending(r->cls) && !due)
 		return;
 	if (r->trace && !r->trace_broken && rw_trace_write_tick(r->trace, now_ns))
 		r->trace_broken = true;
+	advance(r, now_ns);
+	if (now_ns > r->last_ns)
+		r->last_ns = now_ns;
 	rw_classify_tick(r->cls, now_ns);
 }
 
@@ -341,7 +411,8 @@ static FILE *open_trace(const char *path, bool write)
 	return f;
 }
 
-static int start_recording(struct run *r, const char *path, const struct rw_decoder *dec)
+static int start_recording(struct run *r, const char *path, const struct rw_decoder *dec,
+			   uint64_t start_ns)
 {
 	struct rw_trace_header h = { .version = RW_TRACE_VERSION };
 	struct utsname u;
@@ -352,7 +423,7 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	if (r->trace == stdout)
 		r->out = NULL;	/* stdout carries the trace alone */
 	h.boot_to_real_ns = dec->boot_to_real_ns;
-	h.created_ns = clock_ns(CLOCK_REALTIME);
+	h.created_ns = start_ns;
 	if (uname(&u) == 0) {
 		snprintf(h.kernel_release, sizeof(h.kernel_release), "%s", u.release);
 		snprintf(h.hostname, sizeof(h.hostname), "%s", u.nodename);
@@ -407,6 +478,8 @@ static int run_replay(const struct options *o)
 		rc = 1;
 		goto out;
 	}
+	r.next_ns = h.created_ns + o->interval_ns;
+	r.last_ns = h.created_ns;
 	if (!o->json && !o->events)
 		rw_text_header(r.out);
 	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
@@ -414,10 +487,8 @@ static int run_replay(const struct options *o)
 			handle_event(&r, &it.ev);
 		else if (it.kind == RW_TRACE_TICK)
 			handle_tick(&r, it.tick_ns);
-		else if (it.kind == RW_TRACE_END) {
-			k.produced = it.end.produced;
-			k.lost = it.end.lost;
-		}
+		else if (it.kind == RW_TRACE_END)
+			r.recorded = it.end;
 	}
 	if (!r.out_broken && got < 0) {
 		/* what was read so far is printed: the file is cut, the data before is good */
@@ -427,9 +498,14 @@ static int run_replay(const struct options *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!r.out_broken)
+	if (!r.out_broken) {
 		rw_classify_flush(r.cls);
+		if (o->count)
+			summary(&r, &r.total, false, r.last_ns);
+	}
 	flush_out(&r);
+	k.produced = r.recorded.produced;
+	k.lost = r.recorded.lost;
 	report(&r, &k, true);
 out:
 	if (rd.f && rd.f != stdin)
@@ -444,6 +520,7 @@ static int run_live(const struct options *o)
 	struct rw_tracer_counters k = { 0 };
 	struct run r = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t start_ns;
 	char err[256];
 	int rc = 0;
 
@@ -467,7 +544,11 @@ static int run_live(const struct options *o)
 	r.dec.boot_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME));
 	if (rw_cgroup_init() == 0)
 		r.dec.cgroup_path = rw_cgroup_path;
-	if (o->write_path && start_recording(&r, o->write_path, &r.dec)) {
+	r.tracer = t;
+	start_ns = clock_ns(CLOCK_REALTIME);
+	r.next_ns = start_ns + o->interval_ns;
+	r.last_ns = start_ns;
+	if (o->write_path && start_recording(&r, o->write_path, &r.dec, start_ns)) {
 		rc = EXIT_USAGE;
 		goto cleanup;
 	}
@@ -488,12 +569,16 @@ static int run_live(const struct options *o)
 		handle_tick(&r, clock_ns(CLOCK_REALTIME));
 		flush_out(&r);
 	}
+	rw_tracer_counters(t, &k);
+	r.recorded.produced = k.produced;
+	r.recorded.lost = k.lost;
 	if (!r.out_broken) {
 		rw_tracer_poll(t, 0);
 		rw_classify_flush(r.cls);
+		if (o->count)
+			summary(&r, &r.total, false, r.last_ns);
 		flush_out(&r);
 	}
-	rw_tracer_counters(t, &k);
 	if (finish_recording(&r, &k))
 		rc = 1;
 	report(&r, &k, false);

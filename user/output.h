@@ -14,6 +14,8 @@ void rw_fmt_addr(const struct rw_event *ev, bool local, char *buf, size_t len);
 const char *rw_errno_name(int err);	/* "ECONNRESET"; NULL for 0 */
 const char *rw_linger_name(const struct rw_event *ev);	/* "off" | "zero" | "on" */
 void rw_fmt_tcp_flags(uint8_t flags, char *buf, size_t len);	/* "SYN|ACK" */
+/* "2026-11-22T02:11:44.214201328Z": RFC 3339, UTC, nanoseconds. */
+void rw_fmt_time_rfc3339(uint64_t ns, char *buf, size_t len);
 /* Connection lifetime in ms at this event, -1 if unknown. */
 int64_t rw_lifetime_ms(const struct rw_event *ev);
 

@@ -5,7 +5,6 @@
  * cgroup) go through rw_json_str(), so one verdict is always one parseable line.
  */
 #include <inttypes.h>
-#include <time.h>
 
 #include "escape.h"
 #include "output.h"
@@ -35,17 +34,6 @@ static void kbool(FILE *f, const char *k, bool v, bool *first)
 {
 	key(f, k, first);
 	fputs(v ? "true" : "false", f);
-}
-
-static void time_rfc3339(FILE *f, uint64_t ns)
-{
-	time_t s = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-	char buf[32];
-
-	gmtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "\"%s.%09" PRIu64 "Z\"", buf, (uint64_t)(ns % 1000000000u));
 }
 
 static void evidence(FILE *f, const struct rw_verdict *v)
@@ -103,12 +91,12 @@ void rw_json_verdict(FILE *f, const struct rw_verdict *v)
 {
 	const struct rw_event *ev = v->ev;
 	bool owner = ev->flags & RW_EVF_OWNER;
-	char addr[RW_ADDR_STR];
+	char addr[RW_ADDR_STR], tbuf[40];
 	bool first = true;
 
 	fputc('{', f);
-	key(f, "time", &first);
-	time_rfc3339(f, ev->time_ns);
+	rw_fmt_time_rfc3339(ev->time_ns, tbuf, sizeof(tbuf));
+	kstr(f, "time", tbuf, &first);
 	kstr(f, "class", rw_class_name(v->cls), &first);
 	kstr(f, "subtype", rw_subtype_name(v->sub), &first);
 	kstr(f, "origin", rw_origin_name(v->origin), &first);

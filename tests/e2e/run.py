@@ -409,13 +409,13 @@ def preexisting_listener(c):
 def record_replay(c):
     """-w while tracing live, then -r as an unprivileged user: the replay must
     print exactly what the live run printed, byte for byte, in JSON and in
-    text.  The mix has all three origins seen on a linger-0 close and a
+    text, -c summary included.  The mix has all three origins seen on a linger-0 close and a
     connection to a closed port."""
     tmp = tempfile.mkdtemp(prefix="rstwatch-e2e-")
     try:
         os.chmod(tmp, 0o755)
         trace = {fmt: os.path.join(tmp, f"{fmt}.rwt") for fmt in ("json", "text")}
-        live = {fmt: c.extra(["--port", str(c.port), "-w", trace[fmt]], json=fmt == "json")
+        live = {fmt: c.extra(["-c", "--port", str(c.port), "-w", trace[fmt]], json=fmt == "json")
                 for fmt in ("json", "text")}
         cli, srv = c.established()
         cli.do("linger0")
@@ -441,8 +441,15 @@ def record_replay(c):
                 check(want, seen, c.side_of, c.family, problems)
                 if problems:
                     raise Failure(f"live -w -j instance: {problems[0]}", problems[1:])
+                # -c: the last line is the total, counting exactly those verdicts
+                total = lines[-1][1] or {}
+                counts = {(x["class"], x["subtype"]): x["count"] for x in total.get("counts", [])}
+                want_counts = {("linger0", None): 1, ("peer_reset", None): 2, ("refused", None): 1}
+                if total.get("summary") != "total" or counts != want_counts or total.get("lost") != 0:
+                    raise Failure(f"-c summary: expected counts {want_counts}, lost 0 vs seen "
+                                  f"{lines[-1][0]}")
             os.chmod(trace[fmt], 0o644)
-            replay = [c.opts.rstwatch, "-r", trace[fmt], *(["-j"] if fmt == "json" else [])]
+            replay = [c.opts.rstwatch, "-c", "-r", trace[fmt], *(["-j"] if fmt == "json" else [])]
             rep = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                                   *replay], capture_output=True, text=True, timeout=20)
             if rep.returncode != 0:

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "escape.h"
 #include "output.h"
+#include "summary.h"
 
 static char buf[4096];
 
@@ -154,6 +155,38 @@ static void verdict_line(void)
 	CHECK_INT("segment evidence", strstr(buf, "\"segment_flags\":\"SYN\",\"segment_bytes\":0") != NULL, 1);
 }
 
+static void summaries(void)
+{
+	struct rw_summary s = { 0 };
+	struct rw_summary_losses l = { .events = 40, .lost = 2, .evictions = 1 };
+	struct rw_verdict v = { .cls = RW_CL_TIMEOUT, .sub = RW_SUB_SYN };
+	char out[1024];
+	FILE *f;
+
+	TEST("summary");
+	rw_summary_add(&s, &v);
+	rw_summary_add(&s, &v);
+	v.cls = RW_CL_LINGER0;
+	v.sub = RW_SUB_NONE;
+	rw_summary_add(&s, &v);
+	f = fmemopen(out, sizeof(out), "w");
+	rw_summary_print(f, true, false, 1795313504214201328ull, &s, &l);
+	fclose(f);
+	CHECK_STR("JSON total", out,
+		  "{\"summary\":\"total\",\"time\":\"2026-11-22T02:11:44.214201328Z\",\"counts\":["
+		  "{\"class\":\"linger0\",\"subtype\":null,\"count\":1},"
+		  "{\"class\":\"timeout\",\"subtype\":\"syn\",\"count\":2}],"
+		  "\"events\":40,\"lost\":2,\"evictions\":1,\"bad_records\":0}\n");
+	f = fmemopen(out, sizeof(out), "w");
+	rw_summary_print(f, false, true, 1795313504214201328ull, &s, &l);
+	fclose(f);
+	CHECK_STR("text interval", out,
+		  "--- interval summary to 2026-11-22T02:11:44.214201328Z\n"
+		  "linger0                           1\n"
+		  "timeout/syn                       2\n"
+		  "events 40, lost 2, evicted 1, malformed 0\n");
+}
+
 /* Verdict lines whose comm is hostile; the runner parses each with Python's json. */
 static int emit_hostile(void)
 {
@@ -179,5 +212,6 @@ int main(int argc, char **argv)
 	json_escapes();
 	text_escapes();
 	verdict_line();
+	summaries();
 	return check_done("output");
 }
