@@ -48,6 +48,7 @@ const volatile __u32 filter_pid = 0;	/* owner tgid */
 const volatile __u16 filter_port = 0;	/* either end */
 const volatile __u16 filter_family = 0;	/* AF_INET or AF_INET6 */
 const volatile __u32 filter_netns = 0;	/* netns inode */
+const volatile __u8 filter_tree = 0;	/* only owners in the proc_tree map (-- CMD) */
 const volatile __u64 wakeup_bytes = 1 << 20;	/* force a wakeup past this fill level */
 
 struct {
@@ -88,6 +89,16 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } selected SEC(".maps");
+
+/* The process tree of the command rstwatch runs (-- CMD): tgids, seeded by
+ * user/main.c with the command before it execs, grown on fork.  Entries are
+ * kept after exit: a socket can outlive its owner (an orphan's timeout). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} proc_tree SEC(".maps");
 
 struct rw_listen_key {
 	__u32 netns;
@@ -204,7 +215,7 @@ static __always_inline int tuple_from_skb(struct rw_tuple *t, const struct sk_bu
 
 static __always_inline int filters_on(void)
 {
-	return filter_pid || filter_port || filter_family || filter_netns;
+	return filter_pid || filter_port || filter_family || filter_netns || filter_tree;
 }
 
 static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *t,
@@ -224,6 +235,8 @@ static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *
 	if (filter_port && t->lport != filter_port && t->rport != filter_port)
 		return 0;
 	if (filter_pid && (!own || own->pid != filter_pid))
+		return 0;
+	if (filter_tree && (!own || !bpf_map_lookup_elem(&proc_tree, &own->pid)))
 		return 0;
 	if (sk)
 		bpf_map_update_elem(&selected, &key, &one, BPF_ANY);
@@ -629,5 +642,18 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 		if (!owner_put(&owners, &key, &o, BPF_NOEXIST))
 			seeded_sockets++;
 	}
+	return 0;
+}
+
+/* -- CMD: a process forked inside the traced tree joins it.  Loaded only then. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ppid = BPF_CORE_READ(parent, tgid), cpid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (ppid != cpid && bpf_map_lookup_elem(&proc_tree, &ppid) &&
+	    bpf_map_update_elem(&proc_tree, &cpid, &one, BPF_ANY))
+		count(RW_CNT_OWNER_FAIL);
 	return 0;
 }

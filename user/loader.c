@@ -106,6 +106,8 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	skel->rodata->filter_port = o->filters.port;
 	skel->rodata->filter_family = o->filters.family;
 	skel->rodata->filter_netns = o->filters.netns;
+	skel->rodata->filter_tree = o->filters.tree;
+	bpf_program__set_autoload(skel->progs.on_fork, o->filters.tree);
 	/* a forced wakeup past a quarter of the buffer; otherwise the drain timer */
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 4;
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
@@ -297,6 +299,14 @@ void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c)
 		c->lost += vals[RW_CNT_LOST][cpu];
 		c->owner_fail += vals[RW_CNT_OWNER_FAIL][cpu];
 	}
+}
+
+int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid)
+{
+	uint8_t one = 1;
+
+	return bpf_map__update_elem(t->skel->maps.proc_tree, &pid, sizeof(pid), &one, sizeof(one),
+				    BPF_ANY);
 }
 
 void rw_tracer_close(struct rw_tracer *t)

@@ -14,6 +14,7 @@ struct rw_filters {
 	uint16_t port;		/* either end, 0 any */
 	uint16_t family;	/* AF_INET / AF_INET6, 0 any */
 	uint32_t netns;		/* inode, 0 any */
+	bool tree;		/* only sockets owned by the tree rw_tracer_add_tree() roots */
 };
 
 struct rw_loader_opts {
@@ -40,6 +41,8 @@ struct rw_tracer_counters {
 	uint64_t owner_fail;	/* owner map updates that failed */
 };
 void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c);
+/* With filters.tree: trace sockets owned by pid and, from now on, its descendants. */
+int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid);
 void rw_tracer_close(struct rw_tracer *t);
 
 #endif /* RSTWATCH_LOADER_H */

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* rstwatch: argv -> options -> trace -> decode -> classify -> output. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +30,8 @@
 #endif
 
 #define EXIT_USAGE 2
+#define EXIT_FORBIDDEN 3	/* --fail-on matched */
+#define FORBIDDEN_SHOWN 32	/* forbidden verdicts repeated on stderr at exit */
 #define DRAIN_MS 100		/* bound on how long a record waits in the ring buffer */
 #define CONN_CAPACITY 65536	/* connections the classifier tracks at once */
 
@@ -36,6 +42,8 @@ struct options {
 	const char *write_path;	/* -w: record the event stream */
 	const char *read_path;	/* -r: replay a recorded stream */
 	bool count;		/* -c: summary at exit */
+	char **cmd;		/* -- CMD ARGS: run it, trace its process tree */
+	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
 	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
 	struct rw_loader_opts load;
 };
@@ -53,6 +61,8 @@ struct run {
 	uint64_t next_ns;	/* end of the current -i interval */
 	uint64_t last_ns;	/* stream time: latest event or recorded tick */
 	uint64_t bad_records;
+	uint64_t forbidden;	/* verdicts of a --fail-on class */
+	char forbidden_lines[FORBIDDEN_SHOWN][640];
 	bool out_broken;	/* stdout's reader went away */
 	bool trace_broken;	/* writing the trace failed: stop, don't lose data silently */
 };
@@ -61,15 +71,15 @@ static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	stop = sig;
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: rstwatch [OPTIONS]          trace this host live (root)\n"
-"       rstwatch -r FILE [-j]       replay a trace recorded with -w\n"
+"Usage: rstwatch [OPTIONS]                 trace this host live (root)\n"
+"       rstwatch [OPTIONS] -- CMD [ARGS]   run CMD, trace only its process tree\n"
+"       rstwatch -r FILE [-j] [-c]         replay a trace recorded with -w\n"
 "Tell why TCP connections on this host end badly: who reset or gave up on them,\n"
 "which process owned the socket, the evidence, and what to do.\n"
 "\n"
@@ -80,6 +90,11 @@ static void usage(FILE *f)
 "  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
 "  -c, --count           print a summary (counts per class, losses) at exit\n"
 "  -i, --interval SECS   print a summary of the last SECS seconds every SECS\n"
+"\n"
+"Gate a command:\n"
+"      --fail-on CLASS[,CLASS...]\n"
+"                        exit 3, repeating those verdicts on stderr, if any\n"
+"                        verdict of these classes occurred (else CMD's status)\n"
 "\n"
 "Filters (applied in the kernel):\n"
 "  -p, --pid PID         only sockets owned by process PID\n"
@@ -139,6 +154,27 @@ static uint32_t parse_netns(const char *s)
 	return (uint32_t)st.st_ino;
 }
 
+/* --fail-on unread_data,half_open -> a bit per class */
+static uint32_t parse_classes(const char *list)
+{
+	char buf[256], *save = NULL, *tok;
+	uint32_t mask = 0;
+
+	if (strlen(list) >= sizeof(buf))
+		die_usage("--fail-on: list too long: '%s'", list);
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		enum rw_class c = rw_class_from_name(tok);
+
+		if (c == RW_CL_COUNT)
+			die_usage("--fail-on: unknown class '%s' (classes are listed in rstwatch(8))", tok);
+		mask |= 1u << c;
+	}
+	if (!mask)
+		die_usage("--fail-on: no class in '%s'", list);
+	return mask;
+}
+
 /* The option getopt just rejected: "-x" from a cluster like "-jx", else the word. */
 static const char *optname(const char *word)
 {
@@ -153,7 +189,7 @@ static const char *optname(const char *word)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS };
+	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -161,6 +197,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "netns", required_argument, NULL, OPT_NETNS },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "write", required_argument, NULL, 'w' },
 		{ "count", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -177,7 +214,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->load.ringbuf_bytes = 8u << 20;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -195,6 +232,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_EVENTS:
 			o->events = true;
+			break;
+		case OPT_FAIL_ON:
+			o->fail_on |= parse_classes(optarg);
 			break;
 		case 'w':
 			o->write_path = optarg;
@@ -239,12 +279,15 @@ static void parse_args(int argc, char **argv, struct options *o)
 		}
 	}
 	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
+		o->cmd = argv + optind;	/* "+" in the optstring: CMD's own options stay its own */
+	o->load.filters.tree = o->cmd != NULL;
 	if (v4 && v6)
 		die_usage("%s-4 and -6 exclude each other; give neither for both", "");
 	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
 	if (o->read_path && o->write_path)
 		die_usage("%s-r and -w exclude each other", "");
+	if (o->read_path && o->cmd)
+		die_usage("-r replays a trace; it does not run '%s'", o->cmd[0]);
 	if (o->read_path && (o->load.filters.pid || o->load.filters.port || o->load.filters.netns ||
 			     o->load.filters.family))
 		die_usage("%sfilters (-p, --port, --netns, -4, -6) apply when tracing live, not to -r", "");
@@ -256,6 +299,19 @@ static void emit_verdict(const struct rw_verdict *v, void *arg)
 
 	rw_summary_add(&r->total, v);
 	rw_summary_add(&r->interval, v);
+	if (r->opt->fail_on & (1u << v->cls)) {
+		if (r->forbidden < FORBIDDEN_SHOWN) {
+			FILE *f = fmemopen(r->forbidden_lines[r->forbidden],
+					   sizeof(r->forbidden_lines[0]), "w");
+
+			if (f) {
+				rw_text_verdict(f, v);
+				fclose(f);
+			}
+			r->forbidden_lines[r->forbidden][sizeof(r->forbidden_lines[0]) - 1] = 0;
+		}
+		r->forbidden++;
+	}
 	if (!r->out)
 		return;
 	if (r->opt->json)
@@ -455,6 +511,100 @@ static int finish_recording(struct run *r, const struct rw_tracer_counters *k)
 	return 0;
 }
 
+/*
+ * In the child: become the user who ran sudo (SUDO_UID/SUDO_GID), so the
+ * command runs with that user's rights, not root's.
+ */
+static void drop_to_sudo_user(void)
+{
+	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+
+	if (!u || !g || geteuid() != 0)
+		return;
+	uid = (uid_t)strtoul(u, NULL, 10);
+	gid = (gid_t)strtoul(g, NULL, 10);
+	pw = getpwuid(uid);
+	if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) || setgid(gid) || setuid(uid)) {
+		fprintf(stderr, "rstwatch: cannot switch to SUDO_UID %u: %s\n", uid, strerror(errno));
+		_exit(126);
+	}
+}
+
+/*
+ * Start CMD so that it is in the traced tree before it runs a single
+ * instruction of its own: the child waits on a pipe until its pid is in the
+ * proc_tree map, then execs.  Returns the pid, or -1.
+ */
+static pid_t spawn(char **cmd, struct rw_tracer *t)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		fprintf(stderr, "rstwatch: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "rstwatch: fork: %s\n", strerror(errno));
+		close(go[0]);
+		close(go[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(126);	/* rstwatch could not trace us: do not run untraced */
+		signal(SIGPIPE, SIG_DFL);	/* ignored here; exec keeps ignored signals */
+		drop_to_sudo_user();
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "rstwatch: %s: %s\n", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	close(go[0]);
+	if (rw_tracer_add_tree(t, (uint32_t)pid)) {
+		fprintf(stderr, "rstwatch: adding %s to the traced tree failed\n", cmd[0]);
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	if (write(go[1], "x", 1) != 1) {
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	close(go[1]);
+	return pid;
+}
+
+/* CMD's status as a shell reports it: its exit code, or 128 + signal. */
+static int exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
+
+static int report_forbidden(const struct run *r)
+{
+	if (!r->forbidden)
+		return 0;
+	fprintf(stderr, "rstwatch: --fail-on: %llu forbidden verdict%s:\n",
+		(unsigned long long)r->forbidden, r->forbidden == 1 ? "" : "s");
+	for (uint64_t i = 0; i < r->forbidden && i < FORBIDDEN_SHOWN; i++)
+		fputs(r->forbidden_lines[i], stderr);
+	if (r->forbidden > FORBIDDEN_SHOWN)
+		fprintf(stderr, "rstwatch: ... and %llu more\n",
+			(unsigned long long)(r->forbidden - FORBIDDEN_SHOWN));
+	return EXIT_FORBIDDEN;
+}
+
 static int run_replay(const struct options *o)
 {
 	struct run r = { 0 };
@@ -507,6 +657,8 @@ static int run_replay(const struct options *o)
 	k.produced = r.recorded.produced;
 	k.lost = r.recorded.lost;
 	report(&r, &k, true);
+	if (report_forbidden(&r))
+		rc = EXIT_FORBIDDEN;
 out:
 	if (rd.f && rd.f != stdin)
 		fclose(rd.f);
@@ -521,8 +673,10 @@ static int run_live(const struct options *o)
 	struct run r = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start_ns;
+	pid_t child = 0;
+	int rc = 0, status;
+	bool forwarded = false;
 	char err[256];
-	int rc = 0;
 
 	/* no SA_RESTART: a signal must interrupt the poll */
 	sigaction(SIGINT, &sa, NULL);
@@ -557,8 +711,30 @@ static int run_live(const struct options *o)
 	flush_out(&r);
 	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
 		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
+	if (o->cmd) {
+		child = spawn(o->cmd, t);
+		if (child < 0) {
+			rc = EXIT_USAGE;
+			goto cleanup;
+		}
+	}
 
-	while (!stop && !r.out_broken && !r.trace_broken) {
+	while (!r.out_broken && !r.trace_broken) {
+		if (child > 0) {
+			/* the command's end ends the run; a signal goes on to it
+			 * (Ctrl-C from a terminal has reached it already) */
+			if (waitpid(child, &status, WNOHANG) == child) {
+				rc = exit_code(status);
+				child = 0;
+				break;
+			}
+			if (stop == SIGTERM && !forwarded) {
+				kill(child, SIGTERM);
+				forwarded = true;
+			}
+		} else if (stop) {
+			break;
+		}
 		int prc = rw_tracer_poll(t, DRAIN_MS);
 
 		if (prc < 0) {
@@ -582,7 +758,13 @@ static int run_live(const struct options *o)
 	if (finish_recording(&r, &k))
 		rc = 1;
 	report(&r, &k, false);
+	if (report_forbidden(&r))
+		rc = EXIT_FORBIDDEN;
 cleanup:
+	if (child > 0) {
+		kill(child, SIGTERM);
+		waitpid(child, NULL, 0);
+	}
 	rw_tracer_close(t);
 	rw_classifier_free(r.cls);
 	rw_cgroup_free();

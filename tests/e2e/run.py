@@ -17,6 +17,7 @@ Prints `PASS name` or `FAIL name: expected ... vs seen ...` per test, then
 `N passed, M failed`; exits 0 iff nothing failed.  Needs root; never skips.
 """
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -462,8 +463,70 @@ def record_replay(c):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+GATE_PROG = r"""
+import os, select, socket, sys, time
+print("prog", os.getpid(), open(f"/proc/{os.getpid()}/cgroup").read().split("::")[-1].strip(),
+      flush=True)
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+select.select([c], [], [], 10)
+time.sleep(0.2)              # all 100 bytes in: close() discards them unread
+c.close()
+"""
+
+
+def gate(c):
+    """rstwatch --fail-on unread_data -- CMD: CMD (in A) closes with unread
+    data, so rstwatch exits 3 and repeats the verdict on stderr; only CMD's
+    process tree is traced, so the server's peer_reset (B, not in the tree)
+    is absent.  A clean CMD's own exit status passes through, and under sudo
+    CMD runs as the invoking user."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SUDO_UID", "SUDO_GID")}
+    srv = c.server()
+    srv.send("accept")
+    argv = [c.opts.rstwatch, "-j", "--fail-on", "unread_data", "--",
+            "ip", "netns", "exec", c.pair.names["A"], "python3", "-c", GATE_PROG,
+            c.addr("B"), str(c.port)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    srv.expect(None, timeout=15)
+    srv.do("send 100")
+    out, err = p.communicate(timeout=30)
+    lines = out.splitlines()
+    prog = next((l.split() for l in lines if l.startswith("prog ")), None)
+    if p.returncode != 3 or prog is None:
+        raise Failure(f"--fail-on: expected exit 3 and the program's pid vs exit {p.returncode}",
+                      lines + err.splitlines())
+    cli = type("Prog", (), {"pid": int(prog[1]), "comm": "python3", "cgroup_path": prog[2]})
+    c.cport = next(json.loads(l)["lport"] for l in lines if '"unread_data"' in l)
+    want = c.expect("A", "unread_data", None, "ESTABLISHED", "local", cli,
+                    evidence={"unread_bytes": 100})
+    seen = [json.loads(l) for l in lines if l.startswith("{")]
+    problems = []
+    check([want], [o for o in seen if c.relevant(o)], c.side_of, c.family, problems)
+    if len(seen) != 1:
+        problems.append(f"only CMD's tree is traced: expected 1 verdict vs seen {len(seen)}")
+    if "rstwatch: --fail-on: 1 forbidden verdict:" not in err or "unread_data" not in err:
+        problems.append(f"stderr does not repeat the forbidden verdict: {err!r}")
+    if problems:
+        raise Failure(problems[0], problems[1:] + lines + err.splitlines())
+    # the main instance (--port) sees both ends, the counter moved once
+    c.finish([want, c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)],
+             {"A": {"TCPAbortOnClose": 1}})
+
+    clean = subprocess.run([c.opts.rstwatch, "--fail-on", "unread_data", "--", "sh", "-c", "exit 5"],
+                           capture_output=True, text=True, timeout=30, env=env)
+    if clean.returncode != 5:
+        raise Failure(f"clean CMD: expected its exit status 5 vs {clean.returncode}",
+                      clean.stderr.splitlines())
+    sudo = subprocess.run([c.opts.rstwatch, "--", "id", "-u"], capture_output=True, text=True,
+                          timeout=30, env=dict(env, SUDO_UID="65534", SUDO_GID="65534"))
+    if sudo.returncode != 0 or "65534" not in sudo.stdout.splitlines():
+        raise Failure(f"under sudo CMD runs as SUDO_UID: expected uid 65534 and exit 0 vs "
+                      f"{sudo.stdout.split()} exit {sudo.returncode}", sudo.stderr.splitlines())
+
+
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
-             refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay]
+             refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
+             gate]
 
 
 def tests():
