@@ -42,7 +42,7 @@ endif
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	iproute2 nftables procps python3
 
-.PHONY: all clean install test unit e2e vmlinux deps
+.PHONY: all clean install test unit e2e traces vmlinux deps
 
 all: rstwatch
 
@@ -77,11 +77,17 @@ $(OUT)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 
-unit: $(UNIT_BINS)
+unit: rstwatch $(UNIT_BINS)
 	$(Q)tests/unit/run $(UNIT_BINS)
 
 e2e: rstwatch
 	$(Q)python3 tests/e2e/run.py $(E2E_ARGS)
+
+# Re-record tests/traces/ from the e2e scenarios (root): each passing test's
+# trace and the verdicts its replay gives.  `make unit` replays and diffs them.
+# E2E_ARGS='-k NAME' refreshes only those.
+traces: rstwatch
+	$(Q)python3 tests/e2e/run.py --record-fixtures tests/traces $(E2E_ARGS)
 
 # The whole suite: unit tests (no root) then the real-kernel e2e tests (root).
 test: rstwatch $(UNIT_BINS)

@@ -64,8 +64,8 @@ class Failure(Exception):
 class Case:
     """One test: a namespace pair, an rstwatch instance, actors, counters."""
 
-    def __init__(self, opts, n, port, family):
-        self.opts, self.n, self.port, self.family = opts, n, port, family
+    def __init__(self, opts, n, port, family, name):
+        self.opts, self.n, self.port, self.family, self.name = opts, n, port, family, name
         self.pair = NsPair(n)
         self.tracer = None
         self.tracers = []        # further instances a scenario starts (filters)
@@ -81,7 +81,8 @@ class Case:
         self.pair.setup()
         self.ino = {s: self.pair.inode(s) for s in "AB"}
         if not self.opts.no_rstwatch:
-            self.tracer = Rstwatch(self.opts.rstwatch, ["--port", str(self.port)])
+            rec = ["-w", self.fixture(".rwt")] if self.opts.record_fixtures else []
+            self.tracer = Rstwatch(self.opts.rstwatch, ["--port", str(self.port), *rec])
             self.tracer.start(timeout=20)
         self.before = {s: self.pair.counters(s) for s in "AB"}
 
@@ -92,6 +93,19 @@ class Case:
         for a in self.actors:
             a.kill()
         return self.pair.teardown()
+
+    def fixture(self, ext):
+        return os.path.join(self.opts.record_fixtures, self.name + ext)
+
+    def save_fixture(self):
+        """After a passing test: its recorded trace and, beside it, what the
+        replay prints, the verdicts this test has just checked."""
+        out = subprocess.run([self.opts.rstwatch, "-j", "-r", self.fixture(".rwt")],
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise Failure(f"replaying the fixture: exit {out.returncode}", out.stderr.splitlines())
+        with open(self.fixture(".json"), "w") as f:
+            f.write(out.stdout)
 
     # -- helpers for scenarios
     def addr(self, side):
@@ -539,12 +553,14 @@ def tests():
 
 def run_one(opts, i, name, fn, family):
     port = 20000 + (os.getpid() % 600) * 20 + i   # < 32768: never an ephemeral port
-    c = Case(opts, i + 1, port, family)
+    c = Case(opts, i + 1, port, family, name)
     t = time.monotonic()
     failure = None
     try:
         c.begin()
         fn(c)
+        if opts.record_fixtures:
+            c.save_fixture()
     except Failure as e:
         failure = (str(e), e.details)
     except (ActorError, NetnsError, TracerError) as e:
@@ -583,8 +599,14 @@ def main():
     ap.add_argument("--no-rstwatch", action="store_true",
                     help="developer mode: check only errno and counters, without rstwatch")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--record-fixtures", metavar="DIR",
+                    help="also record each test's trace to DIR/NAME.rwt and, once the test "
+                         "passed, its replayed verdicts to DIR/NAME.json (make traces)")
     opts = ap.parse_args()
     opts.rstwatch = os.path.abspath(opts.rstwatch)
+    if opts.record_fixtures:
+        opts.record_fixtures = os.path.abspath(opts.record_fixtures)
+        os.makedirs(opts.record_fixtures, exist_ok=True)
 
     passed = failed = 0
     for i, (name, fn, fam) in enumerate(tests()):
