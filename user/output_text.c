@@ -47,7 +47,7 @@ static void owner(FILE *f, const struct rw_event *ev)
 static void detail(FILE *f, const struct rw_verdict *v)
 {
 	const struct rw_event *ev = v->ev;
-	const char *err = rw_errno_name(v->app_errno);
+	const char *err = v->app_errno ? rw_errno_name(v->app_errno) : "no error";
 	char fl[40];
 
 	switch (v->cls) {
@@ -90,8 +90,12 @@ static void detail(FILE *f, const struct rw_verdict *v)
 	default:
 		break;
 	}
-	if (v->reason[0])
-		fprintf(f, " [%s]", v->reason);
+	if (v->reason[0]) {
+		/* from a trace file the reason is any bytes: escape like a comm */
+		fputs(" [", f);
+		rw_text_str(f, v->reason, sizeof(v->reason));
+		fputc(']', f);
+	}
 }
 
 void rw_text_verdict(FILE *f, const struct rw_verdict *v)
@@ -129,8 +133,10 @@ void rw_text_event(FILE *f, const struct rw_event *ev)
 	endpoint(f, ev, true);
 	endpoint(f, ev, false);
 	fprintf(f, " netns=%u flags=%#x", ev->netns, ev->flags);
-	if (ev->reason_name[0])
-		fprintf(f, " reason=%s", ev->reason_name);
+	if (ev->reason_name[0]) {
+		fputs(" reason=", f);
+		rw_text_str(f, ev->reason_name, sizeof(ev->reason_name));
+	}
 	if (ev->flags & RW_EVF_SEG) {
 		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
 		fprintf(f, " seg=%s/%u", fl, ev->seg_len);
