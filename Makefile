@@ -1,6 +1,6 @@
 # rstwatch — build: clang -> bpftool gen object -> bpftool gen skeleton -> cc
-# `make` builds ./rstwatch; `make test` runs unit and e2e tests (e2e needs root);
-# `make V=1` shows the commands.
+# `make` builds ./rstwatch; `make test` runs unit tests, fuzz targets (`make
+# fuzz`) and e2e tests (e2e needs root); `make V=1` shows the commands.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -39,8 +39,10 @@ endif
 
 .DELETE_ON_ERROR:
 # Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables).
+# libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
+# clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	iproute2 nftables procps python3
+	iproute2 nftables procps python3 libclang-rt-14-dev
 
 .PHONY: all clean install test unit e2e traces vmlinux deps
 
@@ -89,7 +91,8 @@ e2e: rstwatch
 traces: rstwatch
 	$(Q)python3 tests/e2e/run.py --record-fixtures tests/traces $(E2E_ARGS)
 
-# The whole suite: unit tests (no root) then the real-kernel e2e tests (root).
+# The whole suite: unit tests and fuzz targets (no root) then the real-kernel
+# e2e tests (root).
 test: rstwatch $(UNIT_BINS)
 	$(Q)tests/run-all $(UNIT_BINS)
 
@@ -110,3 +113,49 @@ clean:
 	$(Q)rm -rf $(OUT) rstwatch
 
 -include $(wildcard $(OUT)/*.d $(OUT)/unit/*.d)
+
+# ---- fuzzing -----------------------------------------------------------
+# `make fuzz`: libFuzzer targets for what reads untrusted bytes (tests/fuzz/).
+# Each runs once over its committed corpus, then FUZZ_SECONDS (default 60) on
+# new inputs in a scratch copy; a crash fails the run and leaves a reproducer
+# in .output/fuzz/NAME/.  The user/ sources are rebuilt instrumented for
+# coverage and with ASan and UBSan, apart from the normal objects.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE -Iuser -MMD -MP
+# what the targets reach: the trace reader and every output of an event
+FUZZ_LIB_OBJS := $(patsubst %,$(OUT)/fuzz/obj/%.o,trace names escape verdict format \
+		 output_json output_text)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: fuzz fuzz-corpus
+# only pattern rules name the objects: keep make from deleting them as intermediates
+.SECONDARY: $(FUZZ_LIB_OBJS) $(patsubst $(OUT)/fuzz/%,$(OUT)/fuzz/obj/%.o,$(FUZZ_BINS))
+
+$(OUT)/fuzz/obj:
+	$(Q)mkdir -p $@
+
+$(OUT)/fuzz/obj/%.o: user/%.c | $(OUT)/fuzz/obj
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUT)/fuzz/obj/%.o: tests/fuzz/%.c | $(OUT)/fuzz/obj
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUT)/fuzz/fuzz_%: $(OUT)/fuzz/obj/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_BINS)
+
+# Regenerate the generated seeds in tests/fuzz/corpus/ (after a format change).
+$(OUT)/fuzz/mkcorpus: tests/fuzz/mkcorpus.c $(OUT)/trace.o $(OUT)/names.o | $(OUT)/fuzz/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $^ -o $@
+
+fuzz-corpus: $(OUT)/fuzz/mkcorpus
+	$(Q)$< tests/fuzz/corpus
+
+-include $(wildcard $(OUT)/fuzz/obj/*.d)
