@@ -224,11 +224,16 @@ static void verdict_init(struct rw_verdict *v, const struct rw_event *ev, enum r
  * left the same errno as the soft error: the socket cannot tell the two
  * apart, so in SYN_SENT/SYN_RECV only ETIMEDOUT is a timeout.
  */
+static bool connecting(enum rw_state from)
+{
+	return from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV;
+}
+
 static bool is_timeout(enum rw_state from, int err, int soft)
 {
 	if (err == ETIMEDOUT)
 		return true;
-	if (from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV)
+	if (connecting(from))
 		return false;
 	return soft && err == soft;
 }
@@ -247,7 +252,7 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 		return false;
 	if (is_timeout(from, err, soft)) {
 		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, from);
-		if (from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV)
+		if (connecting(from))
 			v.sub = RW_SUB_SYN;
 		else if (conn->keepalive_rst) {
 			v.sub = RW_SUB_KEEPALIVE;
@@ -275,6 +280,7 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 {
 	struct rw_verdict v;
 	struct rw_conn *conn;
+	int err, soft;
 	bool fresh;
 
 	if (ev->oldstate == RW_ST_CLOSE)
@@ -283,13 +289,15 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 	conn->closed_from = ev->oldstate;
 	if (conn->decided)
 		return;
-	if (ev->sk_err) {
-		if (close_with_error(c, conn, ev, ev->oldstate, ev->sk_err, ev->sk_err_soft))
-			return;
-	} else if (conn->err && ev->time_ns - conn->err_time <= RW_ERR_FRESH_NS) {
-		if (close_with_error(c, conn, ev, ev->oldstate, conn->err, conn->err_soft))
-			return;
+	/* the CLOSE's own sk_err, else one reported just before it */
+	err = ev->sk_err;
+	soft = ev->sk_err_soft;
+	if (!err && ev->time_ns - conn->err_time <= RW_ERR_FRESH_NS) {
+		err = conn->err;
+		soft = conn->err_soft;
 	}
+	if (close_with_error(c, conn, ev, ev->oldstate, err, soft))
+		return;
 	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) && ev->linger2 >= 0) {
 		bool fin = ev->flags & RW_EVF_FIN_RCVD;
 

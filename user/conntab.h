@@ -15,12 +15,12 @@
 
 struct rw_conn {
 	uint64_t sk;
+	uint64_t err_time;	/* event time of err below */
+	int32_t err, err_soft;	/* reported before CLOSE (6.1 tcp_write_err(), tcp_abort()) */
 	uint8_t closed_from;	/* enum rw_state left for CLOSE, RW_ST_UNKNOWN if not seen */
+	uint8_t rst_reason;	/* enum rw_reason of the keepalive RST */
 	bool peer_reset;	/* an incoming RST was accepted */
 	bool keepalive_rst;	/* the keepalive timer sent its RST */
-	uint8_t rst_reason;	/* enum rw_reason of that RST */
-	int32_t err, err_soft;	/* reported before CLOSE (6.1 tcp_write_err(), tcp_abort()) */
-	uint64_t err_time;	/* ... at this event time */
 	bool decided;		/* a verdict about its end has been emitted */
 	uint32_t pending;	/* index of a verdict waiting for a follow-up, or RW_NO_PENDING */
 	/* table links (indexes, UINT32_MAX = none) */
