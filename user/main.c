@@ -64,7 +64,6 @@ struct run {
 	uint64_t forbidden;	/* verdicts of a --fail-on class */
 	char forbidden_lines[FORBIDDEN_SHOWN][640];
 	bool out_broken;	/* stdout's reader went away */
-	bool trace_broken;	/* writing the trace failed: stop, don't lose data silently */
 };
 
 static volatile sig_atomic_t stop;
@@ -348,8 +347,8 @@ static void advance(struct run *r, uint64_t t)
 		rw_tracer_counters(r->tracer, &k);
 		r->recorded.produced = k.produced;
 		r->recorded.lost = k.lost;
-		if (r->trace && !r->trace_broken && rw_trace_write_end(r->trace, &r->recorded))
-			r->trace_broken = true;
+		if (r->trace)
+			rw_trace_write_end(r->trace, &r->recorded);
 	}
 	while (t >= r->next_ns) {
 		summary(r, &r->interval, true, r->next_ns);
@@ -365,8 +364,8 @@ static void handle_event(struct run *r, const struct rw_event *ev)
 	if (ev->time_ns > r->last_ns)
 		r->last_ns = ev->time_ns;
 	r->events++;
-	if (r->trace && !r->trace_broken && rw_trace_write_event(r->trace, ev))
-		r->trace_broken = true;
+	if (r->trace)
+		rw_trace_write_event(r->trace, ev);
 	if (r->opt->events) {
 		if (r->out)
 			rw_text_event(r->out, ev);
@@ -383,8 +382,8 @@ static void handle_tick(struct run *r, uint64_t now_ns)
 
 	if (!rw_classify_pending(r->cls) && !due)
 		return;
-	if (r->trace && !r->trace_broken && rw_trace_write_tick(r->trace, now_ns))
-		r->trace_broken = true;
+	if (r->trace)
+		rw_trace_write_tick(r->trace, now_ns);
 	advance(r, now_ns);
 	if (now_ns > r->last_ns)
 		r->last_ns = now_ns;
@@ -416,8 +415,8 @@ static void flush_out(struct run *r)
 {
 	if (r->out && fflush(r->out) == EOF && errno == EPIPE)
 		r->out_broken = true;
-	if (r->trace && !r->trace_broken && fflush(r->trace) == EOF)
-		r->trace_broken = true;
+	if (r->trace)
+		fflush(r->trace);
 }
 
 static void report(const struct run *r, const struct rw_tracer_counters *k, bool replay)
@@ -453,6 +452,43 @@ static int run_setup(struct run *r, const struct options *o)
 		return -1;
 	}
 	return 0;
+}
+
+/* A stream starts: summaries count from start_ns; the text header. */
+static void stream_begin(struct run *r, uint64_t start_ns)
+{
+	r->next_ns = start_ns + r->opt->interval_ns;
+	r->last_ns = start_ns;
+	if (r->out && !r->opt->json && !r->opt->events)
+		rw_text_header(r->out);
+}
+
+static int report_forbidden(const struct run *r)
+{
+	if (!r->forbidden)
+		return 0;
+	fprintf(stderr, "rstwatch: --fail-on: %llu forbidden verdict%s:\n",
+		(unsigned long long)r->forbidden, r->forbidden == 1 ? "" : "s");
+	for (uint64_t i = 0; i < r->forbidden && i < FORBIDDEN_SHOWN; i++)
+		fputs(r->forbidden_lines[i], stderr);
+	if (r->forbidden > FORBIDDEN_SHOWN)
+		fprintf(stderr, "rstwatch: ... and %llu more\n",
+			(unsigned long long)(r->forbidden - FORBIDDEN_SHOWN));
+	return EXIT_FORBIDDEN;
+}
+
+/* A stream ended: settle waiting verdicts, the -c summary, the loss report.
+ * Returns EXIT_FORBIDDEN if --fail-on matched, else 0. */
+static int stream_end(struct run *r, const struct rw_tracer_counters *k, bool replay)
+{
+	if (!r->out_broken) {
+		rw_classify_flush(r->cls);
+		if (r->opt->count)
+			summary(r, &r->total, false, r->last_ns);
+	}
+	flush_out(r);
+	report(r, k, replay);
+	return report_forbidden(r);
 }
 
 static FILE *open_trace(const char *path, bool write)
@@ -491,19 +527,26 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	return 0;
 }
 
+/* Writing the trace failed at some point: a FILE's error indicator is sticky,
+ * so one check covers every write since it was opened. */
+static bool trace_failed(const struct run *r)
+{
+	return r->trace && ferror(r->trace);
+}
+
 static int finish_recording(struct run *r, const struct rw_tracer_counters *k)
 {
 	struct rw_trace_end end = { .produced = k->produced, .lost = k->lost };
+	bool failed;
 
 	if (!r->trace)
 		return 0;
-	if (!r->trace_broken && rw_trace_write_end(r->trace, &end))
-		r->trace_broken = true;
-	if ((r->trace != stdout && fclose(r->trace) == EOF) ||
-	    (r->trace == stdout && fflush(r->trace) == EOF))
-		r->trace_broken = true;
+	rw_trace_write_end(r->trace, &end);
+	failed = fflush(r->trace) == EOF || ferror(r->trace);
+	if (r->trace != stdout && fclose(r->trace) == EOF)
+		failed = true;
 	r->trace = NULL;
-	if (r->trace_broken) {
+	if (failed) {
 		fprintf(stderr, "rstwatch: writing %s failed: the trace is incomplete\n",
 			r->opt->write_path);
 		return -1;
@@ -591,20 +634,6 @@ static int exit_code(int status)
 	return 1;
 }
 
-static int report_forbidden(const struct run *r)
-{
-	if (!r->forbidden)
-		return 0;
-	fprintf(stderr, "rstwatch: --fail-on: %llu forbidden verdict%s:\n",
-		(unsigned long long)r->forbidden, r->forbidden == 1 ? "" : "s");
-	for (uint64_t i = 0; i < r->forbidden && i < FORBIDDEN_SHOWN; i++)
-		fputs(r->forbidden_lines[i], stderr);
-	if (r->forbidden > FORBIDDEN_SHOWN)
-		fprintf(stderr, "rstwatch: ... and %llu more\n",
-			(unsigned long long)(r->forbidden - FORBIDDEN_SHOWN));
-	return EXIT_FORBIDDEN;
-}
-
 static int run_replay(const struct options *o)
 {
 	struct run r = { 0 };
@@ -628,10 +657,7 @@ static int run_replay(const struct options *o)
 		rc = 1;
 		goto out;
 	}
-	r.next_ns = h.created_ns + o->interval_ns;
-	r.last_ns = h.created_ns;
-	if (!o->json && !o->events)
-		rw_text_header(r.out);
+	stream_begin(&r, h.created_ns);
 	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
 		if (it.kind == RW_TRACE_EVENT)
 			handle_event(&r, &it.ev);
@@ -648,16 +674,9 @@ static int run_replay(const struct options *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!r.out_broken) {
-		rw_classify_flush(r.cls);
-		if (o->count)
-			summary(&r, &r.total, false, r.last_ns);
-	}
-	flush_out(&r);
 	k.produced = r.recorded.produced;
 	k.lost = r.recorded.lost;
-	report(&r, &k, true);
-	if (report_forbidden(&r))
+	if (stream_end(&r, &k, true))
 		rc = EXIT_FORBIDDEN;
 out:
 	if (rd.f && rd.f != stdin)
@@ -674,7 +693,7 @@ static int run_live(const struct options *o)
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t start_ns;
 	pid_t child = 0;
-	int rc = 0, status;
+	int rc = 0, status, forbidden;
 	bool forwarded = false;
 	char err[256];
 
@@ -700,14 +719,11 @@ static int run_live(const struct options *o)
 		r.dec.cgroup_path = rw_cgroup_path;
 	r.tracer = t;
 	start_ns = clock_ns(CLOCK_REALTIME);
-	r.next_ns = start_ns + o->interval_ns;
-	r.last_ns = start_ns;
 	if (o->write_path && start_recording(&r, o->write_path, &r.dec, start_ns)) {
 		rc = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (r.out && !o->json && !o->events)
-		rw_text_header(r.out);
+	stream_begin(&r, start_ns);
 	flush_out(&r);
 	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
 		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
@@ -719,7 +735,7 @@ static int run_live(const struct options *o)
 		}
 	}
 
-	while (!r.out_broken && !r.trace_broken) {
+	while (!r.out_broken && !trace_failed(&r)) {
 		if (child > 0) {
 			/* the command's end ends the run; a signal goes on to it
 			 * (Ctrl-C from a terminal has reached it already) */
@@ -748,18 +764,13 @@ static int run_live(const struct options *o)
 	rw_tracer_counters(t, &k);
 	r.recorded.produced = k.produced;
 	r.recorded.lost = k.lost;
-	if (!r.out_broken) {
+	if (!r.out_broken)
 		rw_tracer_poll(t, 0);
-		rw_classify_flush(r.cls);
-		if (o->count)
-			summary(&r, &r.total, false, r.last_ns);
-		flush_out(&r);
-	}
+	forbidden = stream_end(&r, &k, false);
 	if (finish_recording(&r, &k))
 		rc = 1;
-	report(&r, &k, false);
-	if (report_forbidden(&r))
-		rc = EXIT_FORBIDDEN;
+	if (forbidden)
+		rc = forbidden;
 cleanup:
 	if (child > 0) {
 		kill(child, SIGTERM);
