@@ -102,7 +102,7 @@ _Static_assert(sizeof(struct rw_record) == 192, "rw_record layout changed: updat
 enum rw_counter {
 	RW_CNT_PRODUCED = 0,	/* records the programs tried to emit */
 	RW_CNT_LOST = 1,	/* records lost: ring buffer full */
-	RW_CNT_OWNER_FAIL = 2,	/* owner map updates that failed */
+	RW_CNT_OWNER_FAIL = 2,	/* owner or process-tree map updates that failed */
 	RW_CNT_MAX,
 };
 

@@ -596,8 +596,9 @@ static __always_inline struct socket *socket_of(struct file *file)
  * Start-up seeding: called by bpf_iter_task_file for each open file of each
  * task in rstwatch's pid namespace (threads that share their leader's file
  * table are skipped by the kernel, or on the first iterator kernels only
- * repeat the leader's entries, which BPF_NOEXIST ignores).  A TCP socket held by a process gets that process as owner; a listener gets
- * its listeners entry, so children accepted later inherit it.  BPF_NOEXIST:
+ * repeat the leader's entries, which BPF_NOEXIST ignores).  A TCP socket held
+ * by a process gets that process as owner; a listener gets its listeners
+ * entry, so children accepted later inherit it.  BPF_NOEXIST:
  * the tracepoints are already attached, and an owner they learned is fresher
  * than this walk.  start_ns stays 0: when the connection began is unknown.
  * Sockets in CLOSE are skipped: they have no connection yet, and connect()

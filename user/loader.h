@@ -38,7 +38,7 @@ int rw_tracer_poll(struct rw_tracer *t, int timeout_ms);
 struct rw_tracer_counters {
 	uint64_t produced;	/* records the BPF programs emitted or tried to */
 	uint64_t lost;		/* ... that found the ring buffer full */
-	uint64_t owner_fail;	/* owner map updates that failed */
+	uint64_t owner_fail;	/* owner or process-tree map updates that failed */
 };
 void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c);
 /* With filters.tree: trace sockets owned by pid and, from now on, its descendants. */

@@ -436,7 +436,7 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 			(unsigned long long)r->bad_records);
 	if (r->opt->verbose)
 		fprintf(stderr, "rstwatch: %llu events, %llu lost, %llu verdicts, %llu evictions, "
-			"%llu owner map failures\n", (unsigned long long)k->produced,
+			"%llu owner/tree map failures\n", (unsigned long long)k->produced,
 			(unsigned long long)k->lost, (unsigned long long)s.verdicts,
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
 }
