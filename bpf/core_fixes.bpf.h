@@ -17,6 +17,7 @@
 #define AF_INET		2
 #define AF_INET6	10
 #define IPPROTO_TCP	6
+#define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
 
 /*
  * TCP states are kernel-internal numbers (include/net/tcp_states.h) that have
@@ -39,5 +40,75 @@ static __always_inline int rw_sk_fullsock(int state)
  * tcp_send_active_reset() and for full sockets.  user/loader.c picks one of the
  * two programs from the parameter count of btf_trace_tcp_send_reset.
  */
+
+/*
+ * net.ipv4.ip_local_port_range: struct local_ports held int range[2] under a
+ * seqlock until 6.8, then one u32 packing low | high << 16.
+ */
+struct local_ports___old {
+	int range[2];
+} __attribute__((preserve_access_index));
+
+static __always_inline void rw_local_ports(const struct sock *sk, __u16 *lo, __u16 *hi)
+{
+	struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	struct local_ports *lp = &net->ipv4.ip_local_ports;
+
+	if (bpf_core_field_size(struct local_ports, range) == sizeof(__u32)) {
+		__u32 r = BPF_CORE_READ(lp, range);
+
+		*lo = r & 0xffff;
+		*hi = r >> 16;
+	} else {
+		int r[2] = {};
+
+		BPF_CORE_READ_INTO(&r, (struct local_ports___old *)lp, range);
+		*lo = r[0];
+		*hi = r[1];
+	}
+}
+
+/*
+ * Whether the program runs in softirq (packet input, timers) or on behalf of
+ * a task (a syscall such as ss -K's SOCK_DESTROY, or a kernel worker such as
+ * the netns cleanup that purges time-wait sockets).  The preempt count would
+ * say, but x86 keeps it in a per-CPU variable that the verifier resolves only
+ * through kallsyms with CONFIG_KALLSYMS_ALL, which distribution kernels often
+ * lack.  The stack says it too: on x86_64 softirqs run on the per-CPU IRQ
+ * stack (do_softirq_own_stack(), or already there on IRQ exit), or in the
+ * ksoftirqd and threaded-NAPI ("napi/...") kernel threads.  So: a task whose
+ * own stack holds our frame is task context unless it is one of those.
+ * THREAD_SIZE is at most 32 KiB (16 KiB, doubled under KASAN); the bound only
+ * needs to separate the task's stack from another one.
+ */
+#define RW_TASK_STACK_MAX	(32u << 10)
+
+static __always_inline int rw_softirq_thread(const char *comm)
+{
+	return (comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' && comm[3] == 'f' &&
+		comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q') ||
+	       (comm[0] == 'n' && comm[1] == 'a' && comm[2] == 'p' && comm[3] == 'i' &&
+		comm[4] == '/');
+}
+
+static __always_inline __u8 rw_context(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 base = (__u64)BPF_CORE_READ(task, stack);
+	const void *frame = &task;	/* an address in our own frame */
+	char comm[16] = {};
+	__u64 sp = 0;
+
+	/* the verifier allows no arithmetic on a frame pointer: copy its bits */
+	bpf_probe_read_kernel(&sp, sizeof(sp), &frame);
+	if (sp - base >= RW_TASK_STACK_MAX)
+		return RW_XF_CONTEXT | RW_XF_SOFTIRQ;
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD) {
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (rw_softirq_thread(comm))
+			return RW_XF_CONTEXT | RW_XF_SOFTIRQ;
+	}
+	return RW_XF_CONTEXT;
+}
 
 #endif /* RSTWATCH_CORE_FIXES_BPF_H */

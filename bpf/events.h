@@ -23,6 +23,12 @@ enum rw_rec_type {
 	RW_REC_RECV_RESET = 3,	/* tcp:tcp_receive_reset */
 	RW_REC_ERROR = 4,	/* sock:inet_sk_error_report */
 	RW_REC_DESTROY = 5,	/* tcp:tcp_destroy_sock */
+	/* A time-wait socket's timer (timer:*, function tw_timer_handler): no
+	 * tracepoint sees a time-wait socket's own life.  skaddr is the
+	 * inet_timewait_sock; state TIME_WAIT, tw_substate valid. */
+	RW_REC_TW_ARM = 6,	/* timer_start: (re)scheduled */
+	RW_REC_TW_CANCEL = 7,	/* timer_cancel: descheduled (killed, reused) or rearmed */
+	RW_REC_TW_EXPIRE = 8,	/* timer_expire_entry: the time-wait period ran out */
 };
 
 /* rw_record.sk_flags */
@@ -42,6 +48,13 @@ enum rw_rec_type {
 #define RW_TCP_PSH 0x08
 #define RW_TCP_ACK 0x10
 #define RW_TCP_URG 0x20
+
+/* rw_record.xflags */
+#define RW_XF_SOFTIRQ	(1u << 0)	/* fired while serving a softirq (packet input) */
+#define RW_XF_UNHASHED	(1u << 1)	/* SET_STATE: the socket had left the lookup hash */
+#define RW_XF_SUBSTATE	(1u << 2)	/* tw_substate is valid (time-wait socket) */
+#define RW_XF_PORTS	(1u << 3)	/* port_lo/port_hi hold the netns's ephemeral range */
+#define RW_XF_CONTEXT	(1u << 4)	/* RW_XF_SOFTIRQ is known (else: cannot tell) */
 
 #define RW_REASON_NONE 0xffff	/* the kernel gave no reason (pre-6.10 tcp_send_reset) */
 
@@ -75,14 +88,16 @@ struct rw_record {
 	__u32 total_retrans;
 	__u8 retransmits;	/* icsk_retransmits: consecutive RTO expiries */
 	__u8 probes_out;	/* icsk_probes_out: keepalive / zero-window probes */
-	__u16 pad0;
+	__u8 tw_substate;	/* time-wait socket: TCP_FIN_WAIT2 or TCP_TIME_WAIT */
+	__u8 xflags;		/* RW_XF_* */
 	__s32 sk_err;
 	__s32 sk_err_soft;
 	__s32 linger2;
 	__u32 lingertime;	/* sk_lingertime in jiffies, saturated */
 	__u32 user_timeout;	/* icsk_user_timeout, ms */
 	__u32 snd_wnd;
-	__u32 pad1;
+	__u16 port_lo;		/* net.ipv4.ip_local_port_range of the socket's netns */
+	__u16 port_hi;
 	__u64 bytes_received;
 	__u64 bytes_acked;
 

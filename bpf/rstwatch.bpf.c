@@ -11,6 +11,9 @@
  *   tcp:tcp_receive_reset      an RST accepted by a socket
  *   sock:inet_sk_error_report  an error delivered to the application
  *   tcp:tcp_destroy_sock       the socket is freed: userspace forgets it
+ *   timer:timer_start,         a time-wait socket's timer armed, cancelled or
+ *   timer_cancel,              expired: the only trace of how TIME_WAIT ends
+ *   timer_expire_entry         (filtered on tw_timer_handler first thing)
  *
  * Owner attribution: the tracepoints above often run in softirq or timer
  * context, or in an unrelated task (over veth the receiver's processing runs
@@ -31,15 +34,14 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "core_fixes.bpf.h"
 #include "events.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ABI constants that vmlinux.h, having no #defines, does not carry. */
 #define EEXIST		17		/* include/uapi/asm-generic/errno-base.h */
 #define SOCK_STREAM	1		/* include/linux/net.h */
-#define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
 #define S_IFMT		00170000	/* include/uapi/linux/stat.h */
 #define S_IFSOCK	0140000
 
@@ -314,8 +316,20 @@ static __always_inline struct rw_owner *owner_of(const struct sock *sk, const st
 		return NULL;
 	if (state == TCP_TIME_WAIT)
 		return bpf_map_lookup_elem(&tw_owners, t);
+	if (state == TCP_LISTEN) {
+		struct rw_listen_key lk = listen_key(sk);
+
+		return bpf_map_lookup_elem(&listeners, &lk);
+	}
 	return bpf_map_lookup_elem(&owners, &key);
 }
+
+/* Record fields only some call sites fill. */
+struct rw_extra {
+	__u8 xflags;		/* RW_XF_* */
+	__u8 tw_substate;
+	__u16 port_lo, port_hi;
+};
 
 /*
  * Fill and submit a record.  sk may be NULL (reset for a segment with no
@@ -323,7 +337,7 @@ static __always_inline struct rw_owner *owner_of(const struct sock *sk, const st
  */
 static __always_inline int emit(__u16 type, const struct sock *sk, const struct rw_tuple *t,
 				__u8 state, __u8 oldstate, __u8 newstate, __u16 reason,
-				int has_seg, __u8 seg_flags, __u32 seg_len)
+				int has_seg, __u8 seg_flags, __u32 seg_len, const struct rw_extra *x)
 {
 	struct rw_owner *own = NULL;
 	struct rw_record *r;
@@ -353,6 +367,12 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 	r->rport = t->rport;
 	r->netns = t->netns;
 	r->reason = reason;
+	if (x) {
+		r->xflags = x->xflags;
+		r->tw_substate = x->tw_substate;
+		r->port_lo = x->port_lo;
+		r->port_hi = x->port_hi;
+	}
 	if (has_seg) {
 		r->sk_flags |= RW_SKF_HAS_SKB;
 		r->seg_flags = seg_flags;
@@ -390,6 +410,10 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 			r->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
 			r->bytes_received = BPF_CORE_READ(tp, bytes_received);
 			r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+		} else if (state == TCP_TIME_WAIT && !(r->xflags & RW_XF_SUBSTATE)) {
+			r->xflags |= RW_XF_SUBSTATE;
+			r->tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)sk,
+						       tw_substate);
 		}
 	}
 	if (own) {
@@ -459,15 +483,25 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		return 0;
 	tuple_from_sk(&t, sk, newstate);
 	/* tcp_time_wait() -> tcp_done(): the connection lives on as a time-wait
-	 * socket with the same tuple; carry the owner over to it. */
+	 * socket with the same tuple; carry the owner over to it.  The time-wait
+	 * socket took the full socket's place in the lookup hash before
+	 * tcp_done(), whose CLOSE unhashes it only after this tracepoint: a
+	 * socket still hashed here got no time-wait socket (tcp_max_tw_buckets,
+	 * or a path that resets instead). */
 	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
+		struct rw_extra x = { .xflags = RW_XF_PORTS };
 
 		if (o)
 			owner_put(&tw_owners, &t, o, BPF_ANY);
+		if (!BPF_CORE_READ(sk, __sk_common.skc_nulls_node.pprev))
+			x.xflags |= RW_XF_UNHASHED;
+		rw_local_ports(sk, &x.port_lo, &x.port_hi);
+		return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
+			    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, &x);
 	}
 	return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
-		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0);
+		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, NULL);
 }
 
 static __always_inline int on_reset(const struct sock *sk, const struct sk_buff *skb, __u16 reason)
@@ -485,9 +519,13 @@ static __always_inline int on_reset(const struct sock *sk, const struct sk_buff 
 	}
 	if (sk) {
 		state = BPF_CORE_READ(sk, __sk_common.skc_state);
-		tuple_from_sk(&t, sk, state);
+		/* a listener answering for a connection (accept queue overflow):
+		 * the connection's tuple is the segment's */
+		if (state != TCP_LISTEN || !has_seg)
+			tuple_from_sk(&t, sk, state);
 	}
-	return emit(RW_REC_SEND_RESET, sk, &t, state, 0, 0, reason, has_seg, seg_flags, seg_len);
+	return emit(RW_REC_SEND_RESET, sk, &t, state, 0, 0, reason, has_seg, seg_flags, seg_len,
+		    NULL);
 }
 
 /* 6.10+: tcp_send_reset(sk, skb, reason); sk may be NULL or a time-wait sock */
@@ -513,7 +551,7 @@ static __always_inline int emit_sk(__u16 type, const struct sock *sk)
 		return 0;
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	tuple_from_sk(&t, sk, state);
-	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0);
+	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0, NULL);
 }
 
 SEC("tp_btf/tcp_receive_reset")
@@ -547,6 +585,71 @@ int BPF_PROG(on_rcv_space_adjust, struct sock *sk)
 {
 	owner_remember(sk, 0);
 	return 0;
+}
+
+/*
+ * A time-wait socket's life, seen through its timer (net/ipv4/
+ * inet_timewait_sock.c): __inet_twsk_schedule() arms tw_timer when the
+ * socket is created and re-arms it (mod_timer_pending: cancel + start) when
+ * a FIN or a segment restarts the period; tw_timer_handler() runs when it
+ * ends normally; inet_twsk_deschedule_put() cancels it when the socket is
+ * killed early: an RST (tcp_timewait_state_process()), a new connection
+ * taking the 4-tuple (__inet_check_established(), or a SYN in tcp_v4_rcv()),
+ * or tcp_abort() (ss -K).  userspace tells a re-arm (cancel then start) from
+ * an end, and an RST (softirq) from ss -K (a task).
+ *
+ * These tracepoints fire for every timer in the system, so the test on the
+ * timer's function comes first and costs one load.  tw_timer_handler is
+ * static: a typeless ksym from kallsyms; without it (no kallsyms access) the
+ * address is 0, nothing matches, and rstwatch reports TIME_WAIT entries only.
+ */
+extern const void tw_timer_handler __ksym __weak;
+
+static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
+{
+	const struct sock *tw;
+	struct rw_tuple t = {};
+	struct rw_extra x = {};
+
+	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
+		return 0;
+	tw = (const void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+	if (BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET &&
+	    BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET6)
+		return 0;
+	tuple_from_sk(&t, tw, TCP_TIME_WAIT);
+	x.xflags = RW_XF_SUBSTATE;
+	x.tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)tw, tw_substate);
+	if (type != RW_REC_TW_ARM) {
+		/* connect() unhashes a time-wait socket it takes over before the
+		 * cancel; a kill unhashes it after */
+		x.xflags |= RW_XF_PORTS | rw_context();
+		if (!BPF_CORE_READ(tw, __sk_common.skc_nulls_node.pprev))
+			x.xflags |= RW_XF_UNHASHED;
+		rw_local_ports(tw, &x.port_lo, &x.port_hi);
+	}
+	emit(type, tw, &t, TCP_TIME_WAIT, 0, 0, RW_REASON_NONE, 0, 0, 0, &x);
+	if (type == RW_REC_TW_EXPIRE)
+		bpf_map_delete_elem(&tw_owners, &t);
+	return 0;
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_timer_start, struct timer_list *timer)
+{
+	return on_tw_timer(timer, RW_REC_TW_ARM);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_timer_cancel, struct timer_list *timer)
+{
+	return on_tw_timer(timer, RW_REC_TW_CANCEL);
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(on_timer_expire, struct timer_list *timer)
+{
+	return on_tw_timer(timer, RW_REC_TW_EXPIRE);
 }
 
 /* accept(): optional, loaded only where fexit on inet_csk_accept works.  Its

@@ -35,6 +35,40 @@
  *               tcp_disconnect() and the linger2 abort make the same
  *               transition but send an RST right after, so the verdict waits
  *               (RW_PENDING_NS at most) for that RST before it is emitted.
+ *               The time-wait socket replaced the full one in the lookup hash
+ *               before that CLOSE; a socket still hashed there got none:
+ *               time_wait_overflow (inet_twsk_alloc() over tcp_max_tw_buckets).
+ *  tw end       the time-wait socket's timer: it fires (expired), or it is
+ *               cancelled.  A cancel is followed at once by a start when the
+ *               period restarts (a FIN, a retransmission), so a cancel waits
+ *               for that start.  __inet_check_established() unhashes the
+ *               time-wait socket before cancelling it when connect() takes
+ *               its 4-tuple (reused); inet_twsk_deschedule_put() on a hashed
+ *               one is tcp_abort() in a task (ss -K: killed by it) or, in
+ *               softirq, an RST (TIME_WAIT assassination: killed, and a
+ *               peer_reset in TIME_WAIT) or a SYN taking the 4-tuple on the
+ *               passive side, which the timer alone cannot tell from an RST.
+ *  data_after_  a time-wait socket still in FIN_WAIT2 answers new data with
+ *  close        an RST (TCP_TIMEWAIT_SOCKET); an orphan in FIN_WAIT1/2 with
+ *               RCV_SHUTDOWN meets data in tcp_rcv_state_process(): it calls
+ *               tcp_reset() (a tcp_receive_reset that is no peer reset) and
+ *               then answers with TCP_ABORT_ON_DATA.  So a reset received in
+ *               FIN_WAIT1/2 after shutdown(RD) waits for that RST.
+ *  linger2,     the reasons TCP_ABORT_ON_LINGER / TCP_ABORT_ON_MEMORY (6.10+).
+ *  memory
+ *  bad_ack      an RST sent by a SYN_SENT socket: tcp_rcv_synsent_state_process()
+ *               refused the ACK that answered its SYN.
+ *  listen_      an RST sent by a listener for a segment with ACK and no SYN:
+ *  overflow     tcp_check_req() found the accept queue full (reason
+ *               INVALID_SYN); other reasons there are half-open answers.
+ *  close_wait   CLOSE_WAIT entered and not left within --close-wait.
+ *  port_        TIME_WAIT sockets per (netns, local address, remote address
+ *  pressure     and port), against the netns's ephemeral port range.
+ *
+ * Linking: a verdict where this host sent an RST and one where an RST was
+ * received, with the same 4-tuple seen from opposite ends, are the two ends of
+ * one connection on this host.  Each waits up to RW_PENDING_NS for the other;
+ * a pair is emitted together with one conn_id.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,21 +78,50 @@
 #include "classify.h"
 #include "conntab.h"
 
-#define PENDING_CAP 1024
+#define PENDING_CAP 4096
+#define LINK_SLOTS 8192		/* open-addressing index of pending linkable verdicts */
+#define CW_CAP 4096		/* CLOSE_WAIT sockets watched at once */
+#define RCV_SHUTDOWN 1		/* include/net/sock.h */
+/* A time-wait socket whose end was not seen (no timer tracing, events lost)
+ * is forgotten this long after its timer was last armed: the 60 s period plus
+ * the timer wheel's slack at that range (1/8). */
+#define TW_FORGET_NS (70ull * 1000 * 1000 * 1000)
+
+enum link_role { LINK_NONE = 0, LINK_SENDER, LINK_RECEIVER };
+enum pend_table { PT_CONN = 0, PT_TW };
 
 struct pending {
 	bool live;
+	uint8_t table;		/* enum pend_table: whose ->pending points here */
+	uint8_t role;		/* enum link_role */
 	uint64_t deadline;
+	uint64_t key;		/* the conn's sk, or the time-wait key */
+	uint64_t link_key;
 	struct rw_event ev;
 	struct rw_verdict v;
+	struct rw_verdict v2;	/* a second verdict settled with it (peer_reset in TIME_WAIT) */
+	bool has_v2;
+};
+
+struct cw_watch {
+	uint64_t sk, since;
+	struct rw_event ev;	/* the CLOSE_WAIT entry: owner and tuple */
 };
 
 struct rw_classifier {
-	struct rw_conntab *tab;
+	struct rw_conntab *tab;	/* connections, by socket */
+	struct rw_conntab *tw;	/* time-wait connections, by tuple key */
+	struct rw_conntab *ep;	/* port-pressure endpoints */
 	rw_emit_fn emit;
 	void *arg;
 	struct pending *pend;	/* FIFO ring, PENDING_CAP slots */
 	uint64_t pend_head, pend_tail;
+	uint32_t *link;		/* LINK_SLOTS pending indexes, UINT32_MAX empty */
+	struct cw_watch *cw;	/* FIFO ring, CW_CAP slots */
+	uint64_t cw_head, cw_tail;
+	uint64_t close_wait_ns;
+	unsigned int pressure_pct;
+	uint64_t next_conn_id;
 	struct rw_classify_stats st;
 };
 
@@ -69,14 +132,28 @@ struct rw_classifier *rw_classifier_new(size_t capacity, rw_emit_fn emit, void *
 	if (!c)
 		return NULL;
 	c->tab = rw_conntab_new(capacity);
+	c->tw = rw_conntab_new(capacity);
+	c->ep = rw_conntab_new(capacity / 4 ? capacity / 4 : 1);
 	c->pend = calloc(PENDING_CAP, sizeof(*c->pend));
-	if (!c->tab || !c->pend) {
+	c->link = malloc(LINK_SLOTS * sizeof(*c->link));
+	c->cw = calloc(CW_CAP, sizeof(*c->cw));
+	if (!c->tab || !c->tw || !c->ep || !c->pend || !c->link || !c->cw) {
 		rw_classifier_free(c);
 		return NULL;
 	}
+	memset(c->link, 0xff, LINK_SLOTS * sizeof(*c->link));
 	c->emit = emit;
 	c->arg = arg;
+	c->close_wait_ns = RW_CLOSE_WAIT_DEFAULT_NS;
+	c->pressure_pct = RW_PRESSURE_DEFAULT_PCT;
+	c->next_conn_id = 1;
 	return c;
+}
+
+void rw_classifier_set(struct rw_classifier *c, uint64_t close_wait_ns, unsigned int pressure_pct)
+{
+	c->close_wait_ns = close_wait_ns;
+	c->pressure_pct = pressure_pct;
 }
 
 void rw_classifier_free(struct rw_classifier *c)
@@ -84,7 +161,11 @@ void rw_classifier_free(struct rw_classifier *c)
 	if (!c)
 		return;
 	rw_conntab_free(c->tab);
+	rw_conntab_free(c->tw);
+	rw_conntab_free(c->ep);
 	free(c->pend);
+	free(c->link);
+	free(c->cw);
 	free(c);
 }
 
@@ -99,17 +180,83 @@ static void out(struct rw_classifier *c, const struct rw_verdict *v)
 	c->emit(v, c->arg);
 }
 
-static void settle(struct rw_classifier *c, struct pending *p)
-{
-	struct rw_conn *conn;
+/* ------------------------------------------------------------ keys */
 
-	if (!p->live)
-		return;
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t mix_addr(uint64_t h, const uint8_t a[16])
+{
+	uint64_t lo, hi;
+
+	memcpy(&lo, a, 8);
+	memcpy(&hi, a + 8, 8);
+	return mix(mix(h, lo), hi);
+}
+
+/* A time-wait connection: its netns and 4-tuple. */
+static uint64_t tw_key(const struct rw_event *ev)
+{
+	uint64_t h = mix(ev->family, ev->netns);
+
+	h = mix_addr(mix_addr(h, ev->laddr), ev->raddr);
+	return mix(h, (uint64_t)ev->lport << 16 | ev->rport);
+}
+
+/* Where TIME_WAIT sockets compete for ephemeral ports: a local address and a
+ * remote endpoint in one netns. */
+static uint64_t endpoint_key(const struct rw_event *ev)
+{
+	uint64_t h = mix(ev->family | 0x100, ev->netns);
+
+	return mix(mix_addr(mix_addr(h, ev->laddr), ev->raddr), ev->rport);
+}
+
+/* The connection, the same from both ends: its two endpoints in order. */
+static uint64_t link_key_of(const struct rw_event *ev)
+{
+	const uint8_t *a = ev->laddr, *b = ev->raddr;
+	uint16_t pa = ev->lport, pb = ev->rport;
+	int cmp = memcmp(a, b, 16);
+
+	if (cmp > 0 || (cmp == 0 && pa > pb)) {
+		a = ev->raddr;
+		b = ev->laddr;
+		pa = ev->rport;
+		pb = ev->lport;
+	}
+	return mix(mix_addr(mix_addr(mix(ev->family, 0x11), a), b), (uint64_t)pa << 16 | pb);
+}
+
+/* ------------------------------------------------------------ pending verdicts */
+
+static struct rw_conn *pend_owner(struct rw_classifier *c, const struct pending *p)
+{
+	return rw_conntab_peek(p->table == PT_TW ? c->tw : c->tab, p->key);
+}
+
+static void pend_release(struct rw_classifier *c, struct pending *p)
+{
+	struct rw_conn *conn = pend_owner(c, p);
+
 	p->live = false;
-	conn = rw_conntab_get(c->tab, p->ev.sk);
 	if (conn && conn->pending == (uint32_t)(p - c->pend))
 		conn->pending = RW_NO_PENDING;
+}
+
+static void settle(struct rw_classifier *c, struct pending *p)
+{
+	if (!p->live)
+		return;
+	pend_release(c, p);
 	out(c, &p->v);
+	if (p->has_v2)
+		out(c, &p->v2);
 }
 
 static void settle_conn(struct rw_classifier *c, struct rw_conn *conn)
@@ -126,8 +273,8 @@ static void cancel_pending(struct rw_classifier *c, struct rw_conn *conn)
 	conn->pending = RW_NO_PENDING;
 }
 
-static void defer(struct rw_classifier *c, struct rw_conn *conn, const struct rw_verdict *v,
-		  const struct rw_event *ev)
+static struct pending *defer(struct rw_classifier *c, struct rw_conn *conn, enum pend_table table,
+			     const struct rw_verdict *v, const struct rw_event *ev)
 {
 	struct pending *p;
 
@@ -136,14 +283,211 @@ static void defer(struct rw_classifier *c, struct rw_conn *conn, const struct rw
 		c->pend_head++;
 	}
 	p = &c->pend[c->pend_tail % PENDING_CAP];
+	memset(p, 0, offsetof(struct pending, ev));
 	p->live = true;
+	p->table = table;
+	p->key = conn ? conn->sk : 0;
 	p->deadline = ev->time_ns + RW_PENDING_NS;
 	p->ev = *ev;
 	p->v = *v;
 	p->v.ev = &p->ev;
-	conn->pending = (uint32_t)(c->pend_tail % PENDING_CAP);
+	p->has_v2 = false;
+	if (conn)
+		conn->pending = (uint32_t)(c->pend_tail % PENDING_CAP);
 	c->pend_tail++;
+	return p;
 }
+
+/* ------------------------------------------------------------ linking */
+
+static uint32_t *link_slot(struct rw_classifier *c, uint64_t key, enum link_role want)
+{
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t *s = &c->link[(key + i) & (LINK_SLOTS - 1)];
+		struct pending *p;
+
+		if (*s == UINT32_MAX)
+			continue;
+		p = &c->pend[*s];
+		if (p->live && p->role == want && p->link_key == key)
+			return s;
+	}
+	return NULL;
+}
+
+static void link_add(struct rw_classifier *c, uint64_t key, uint32_t idx)
+{
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t *s = &c->link[(key + i) & (LINK_SLOTS - 1)];
+
+		if (*s == UINT32_MAX || !c->pend[*s].live || c->pend[*s].role == LINK_NONE) {
+			*s = idx;
+			return;
+		}
+	}
+	c->link[key & (LINK_SLOTS - 1)] = idx;	/* crowded: the oldest claim loses */
+}
+
+/*
+ * Emit v now if its other end already waits (both with one conn_id, the
+ * sender's first), else let it wait RW_PENDING_NS for the other end.  conn is
+ * the connection v is about (NULL for a reset from no socket).
+ */
+static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_table table,
+		    const struct rw_verdict *v, const struct rw_event *ev, enum link_role role)
+{
+	uint64_t key = link_key_of(ev);
+	enum link_role want = role == LINK_SENDER ? LINK_RECEIVER : LINK_SENDER;
+	uint32_t *slot = link_slot(c, key, want);
+	struct pending *p;
+
+	if (slot) {
+		struct pending *o = &c->pend[*slot];
+		struct rw_verdict mine = *v, theirs = o->v;
+		const struct rw_verdict *first = role == LINK_SENDER ? &mine : &theirs;
+		const struct rw_verdict *second = role == LINK_SENDER ? &theirs : &mine;
+
+		*slot = UINT32_MAX;
+		pend_release(c, o);
+		mine.conn_id = theirs.conn_id = c->next_conn_id++;
+		mine.link = &theirs;
+		theirs.link = &mine;
+		(role == LINK_SENDER ? &theirs : &mine)->link_second = true;
+		out(c, first);
+		out(c, second);
+		if (o->has_v2)
+			out(c, &o->v2);
+		return;
+	}
+	p = defer(c, conn, table, v, ev);
+	p->role = role;
+	p->link_key = key;
+	link_add(c, key, (uint32_t)(p - c->pend));
+}
+
+/* ------------------------------------------------------------ CLOSE_WAIT */
+
+static void close_wait_enter(struct rw_classifier *c, struct rw_conn *conn, const struct rw_event *ev)
+{
+	struct cw_watch *w;
+
+	conn->close_wait = true;
+	conn->reported = false;
+	conn->since = ev->time_ns;
+	if (c->cw_tail - c->cw_head == CW_CAP) {
+		c->st.cw_dropped++;	/* the oldest watch is given up */
+		c->cw_head++;
+	}
+	w = &c->cw[c->cw_tail++ % CW_CAP];
+	w->sk = ev->sk;
+	w->since = ev->time_ns;
+	w->ev = *ev;
+}
+
+/* CLOSE_WAIT watches whose threshold passed by now: report those still there. */
+static void close_wait_check(struct rw_classifier *c, uint64_t now_ns)
+{
+	while (c->cw_head != c->cw_tail) {
+		struct cw_watch *w = &c->cw[c->cw_head % CW_CAP];
+		struct rw_conn *conn;
+		struct rw_verdict v;
+
+		if (w->since + c->close_wait_ns > now_ns)
+			break;
+		c->cw_head++;
+		conn = rw_conntab_peek(c->tab, w->sk);
+		if (!conn || !conn->close_wait || conn->since != w->since || conn->reported)
+			continue;
+		conn->reported = true;
+		w->ev.time_ns = w->since + c->close_wait_ns;	/* when it became stuck */
+		memset(&v, 0, sizeof(v));
+		v.cls = RW_CL_CLOSE_WAIT;
+		v.sub = RW_SUB_STUCK;
+		v.origin = RW_OR_LIFECYCLE;
+		v.state = RW_ST_CLOSE_WAIT;
+		v.ev = &w->ev;
+		v.duration_ns = c->close_wait_ns;
+		v.ev_mask = RW_VE_DURATION;
+		out(c, &v);
+	}
+}
+
+/* ------------------------------------------------------------ time-wait table */
+
+static void tw_forget(struct rw_classifier *c, struct rw_conn *tw)
+{
+	struct rw_conn *ep = rw_conntab_peek(c->ep, tw->endpoint);
+
+	if (ep && --ep->count == 0)
+		rw_conntab_del(c->ep, ep);
+	cancel_pending(c, tw);
+	rw_conntab_del(c->tw, tw);
+}
+
+/* Forget time-wait connections whose end can no longer come. */
+static void tw_age(struct rw_classifier *c, uint64_t now_ns)
+{
+	struct rw_conn *tw;
+
+	while ((tw = rw_conntab_oldest(c->tw)) && tw->err_time + TW_FORGET_NS < now_ns)
+		tw_forget(c, tw);
+}
+
+/* The time-wait entry of ev's connection; created (and counted against its
+ * endpoint) if new.  err_time holds when its timer was last armed. */
+static struct rw_conn *tw_get(struct rw_classifier *c, const struct rw_event *ev, bool known_start)
+{
+	uint64_t key = tw_key(ev);
+	struct rw_conn *tw = rw_conntab_get(c->tw, key), *ep;
+
+	if (tw)
+		return tw;
+	tw = rw_conntab_add(c->tw, key);
+	if (!tw) {
+		tw_forget(c, rw_conntab_oldest(c->tw));
+		tw = rw_conntab_add(c->tw, key);
+	}
+	tw->since = known_start ? ev->time_ns : 0;
+	tw->err_time = ev->time_ns;
+	tw->endpoint = endpoint_key(ev);
+	ep = rw_conntab_get(c->ep, tw->endpoint);
+	if (!ep) {
+		ep = rw_conntab_add(c->ep, tw->endpoint);
+		if (!ep) {
+			rw_conntab_del(c->ep, rw_conntab_oldest(c->ep));
+			ep = rw_conntab_add(c->ep, tw->endpoint);
+		}
+	}
+	ep->count++;
+	return tw;
+}
+
+/* A connection entered TIME_WAIT (ev: its FIN_WAIT2/CLOSING -> CLOSE): say so
+ * once if its endpoint is short of ephemeral ports. */
+static void pressure_check(struct rw_classifier *c, const struct rw_conn *tw,
+			   const struct rw_event *ev)
+{
+	struct rw_conn *ep = rw_conntab_peek(c->ep, tw->endpoint);
+	uint32_t range;
+	struct rw_verdict v;
+
+	if (!ep || ep->reported || !(ev->flags & RW_EVF_PORTS) || ev->port_hi < ev->port_lo)
+		return;
+	range = (uint32_t)ev->port_hi - ev->port_lo + 1;
+	if ((uint64_t)ep->count * 100 < (uint64_t)range * c->pressure_pct)
+		return;
+	ep->reported = true;
+	memset(&v, 0, sizeof(v));
+	v.cls = RW_CL_PORT_PRESSURE;
+	v.origin = RW_OR_LIFECYCLE;
+	v.state = RW_ST_TIME_WAIT;
+	v.ev = ev;
+	v.tw_count = ep->count;
+	v.ev_mask = RW_VE_PRESSURE;
+	out(c, &v);
+}
+
+/* ------------------------------------------------------------ ticks */
 
 void rw_classify_tick(struct rw_classifier *c, uint64_t now_ns)
 {
@@ -155,17 +499,23 @@ void rw_classify_tick(struct rw_classifier *c, uint64_t now_ns)
 		settle(c, p);
 		c->pend_head++;
 	}
+	close_wait_check(c, now_ns);
 }
 
 bool rw_classify_pending(const struct rw_classifier *c)
 {
-	return c->pend_head != c->pend_tail;
+	return c->pend_head != c->pend_tail || c->cw_head != c->cw_tail;
 }
 
 void rw_classify_flush(struct rw_classifier *c)
 {
-	rw_classify_tick(c, UINT64_MAX);
+	while (c->pend_head != c->pend_tail) {
+		settle(c, &c->pend[c->pend_head % PENDING_CAP]);
+		c->pend_head++;
+	}
 }
+
+/* ------------------------------------------------------------ connections */
 
 /*
  * The entry for ev's socket, created if needed.  Socket addresses are slab
@@ -179,9 +529,10 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 
 	*fresh = false;
 	if (conn && conn->closed_from != RW_ST_UNKNOWN && live != RW_ST_CLOSE) {
-		cancel_pending(c, conn);
+		settle_conn(c, conn);	/* the old connection's verdict stands */
 		conn->closed_from = RW_ST_UNKNOWN;
 		conn->peer_reset = conn->keepalive_rst = conn->decided = false;
+		conn->close_wait = conn->reported = false;
 		conn->err = conn->err_soft = 0;
 		*fresh = true;
 	}
@@ -239,6 +590,26 @@ static bool is_timeout(enum rw_state from, int err, int soft)
 }
 
 /*
+ * Which timer gave up.  The keepalive timer sends an RST first (seen before
+ * the CLOSE); TCP_USER_TIMEOUT, when set, bounds both the retransmission and
+ * the zero-window probe timers; the probe timer (tcp_probe_timer()) runs
+ * with nothing in flight and counts icsk_probes_out.
+ */
+static enum rw_subtype timeout_subtype(const struct rw_conn *conn, const struct rw_event *ev,
+				       enum rw_state from)
+{
+	if (connecting(from))
+		return RW_SUB_SYN;
+	if (conn->keepalive_rst)
+		return RW_SUB_KEEPALIVE;
+	if (ev->user_timeout_ms)
+		return RW_SUB_USER_TIMEOUT;
+	if (ev->probes_out > 0 && ev->inflight == 0)
+		return RW_SUB_ZERO_WINDOW;
+	return RW_SUB_RETRANSMIT;
+}
+
+/*
  * The socket left `from` for CLOSE with error err: decide the verdict.  ev is
  * the event that carried the error (the CLOSE transition, or the error report
  * that followed it).  Returns false when err is 0: nothing to decide.
@@ -247,22 +618,22 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 			     const struct rw_event *ev, enum rw_state from, int err, int soft)
 {
 	struct rw_verdict v;
+	enum link_role role = LINK_NONE;
 
 	if (!err)
 		return false;
 	if (is_timeout(from, err, soft)) {
 		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, from);
-		if (connecting(from))
-			v.sub = RW_SUB_SYN;
-		else if (conn->keepalive_rst) {
-			v.sub = RW_SUB_KEEPALIVE;
+		v.sub = timeout_subtype(conn, ev, from);
+		if (v.sub == RW_SUB_KEEPALIVE) {
 			/* the reason came with the RST, not with this transition */
 			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
-		} else
-			v.sub = RW_SUB_RETRANSMIT;
+			role = LINK_SENDER;
+		}
 	} else if (err == ECONNABORTED) {
 		/* tcp_abort() on a state that needs no RST (SYN_SENT, LAST_ACK...) */
 		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, from);
+		v.ev_mask |= RW_VE_BY;
 	} else {
 		/* neither a reset (decided when the RST arrived) nor a timeout: a
 		 * hard ICMP error while connecting */
@@ -272,13 +643,37 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 	v.ev_mask |= RW_VE_ERRNO;
 	conn->decided = true;
 	cancel_pending(c, conn);
-	out(c, &v);
+	if (role == LINK_NONE)
+		out(c, &v);
+	else
+		deliver(c, conn, PT_CONN, &v, ev, role);
 	return true;
+}
+
+/* FIN_WAIT2/CLOSING -> CLOSE without error: into TIME_WAIT, or, with no
+ * time-wait socket in its place, past it.  Waits for an RST that would make
+ * it something else (tcp_disconnect(), the linger2 abort). */
+static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const struct rw_event *ev)
+{
+	bool fin = ev->flags & RW_EVF_FIN_RCVD;
+	bool overflow = (ev->flags & RW_EVF_HASH_KNOWN) && (ev->flags & RW_EVF_HASHED);
+	struct rw_verdict v;
+
+	verdict_init(&v, ev, overflow ? RW_CL_TIME_WAIT_OVERFLOW : RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
+		     fin ? RW_ST_TIME_WAIT : RW_ST_FIN_WAIT2);
+	v.tw_substate = v.state;
+	v.closed_first_local = ev->oldstate == RW_ST_FIN_WAIT2;
+	v.ev_mask |= RW_VE_TIMEWAIT;
+	defer(c, conn, PT_CONN, &v, ev);
+	if (!overflow) {
+		struct rw_conn *tw = tw_get(c, ev, true);
+
+		pressure_check(c, tw, ev);
+	}
 }
 
 static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 {
-	struct rw_verdict v;
 	struct rw_conn *conn;
 	int err, soft;
 	bool fresh;
@@ -298,15 +693,34 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 	}
 	if (close_with_error(c, conn, ev, ev->oldstate, err, soft))
 		return;
-	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) && ev->linger2 >= 0) {
-		bool fin = ev->flags & RW_EVF_FIN_RCVD;
+	if ((ev->oldstate == RW_ST_FIN_WAIT2 || ev->oldstate == RW_ST_CLOSING) && ev->linger2 >= 0)
+		closed_orderly(c, conn, ev);
+}
 
-		verdict_init(&v, ev, RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
-			     fin ? RW_ST_TIME_WAIT : RW_ST_FIN_WAIT2);
-		v.tw_substate = v.state;
-		v.closed_first_local = ev->oldstate == RW_ST_FIN_WAIT2;
-		v.ev_mask |= RW_VE_TIMEWAIT;
-		defer(c, conn, &v, ev);
+static void on_state(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *conn;
+	struct rw_verdict v;
+	bool fresh;
+
+	if (ev->newstate == RW_ST_CLOSE)
+		on_close(c, ev);
+	if (ev->newstate == RW_ST_CLOSE_WAIT) {
+		conn = conn_get(c, ev, &fresh);
+		close_wait_enter(c, conn, ev);
+	} else if (ev->oldstate == RW_ST_CLOSE_WAIT) {
+		conn = rw_conntab_peek(c->tab, ev->sk);
+		if (!conn || !conn->close_wait)
+			return;
+		conn->close_wait = false;
+		if (!conn->reported)
+			return;
+		conn->reported = false;
+		verdict_init(&v, ev, RW_CL_CLOSE_WAIT, RW_OR_LIFECYCLE, RW_ST_CLOSE_WAIT);
+		v.sub = RW_SUB_CLOSED;
+		v.duration_ns = ev->time_ns - conn->since;
+		v.ev_mask |= RW_VE_DURATION;
+		out(c, &v);
 	}
 }
 
@@ -344,34 +758,123 @@ static uint32_t unread_bytes(const struct rw_event *ev)
 	return ev->unread;
 }
 
+/* An RST this host sent for a segment that found no full socket: no socket
+ * at all, a time-wait socket, or a listener. */
+static void reset_reply(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_verdict v;
+	bool syn = (ev->seg_flags & RW_SEG_SYN) && !(ev->seg_flags & RW_SEG_ACK);
+
+	if (!(ev->flags & RW_EVF_SK)) {
+		verdict_init(&v, ev, syn ? RW_CL_REFUSED : RW_CL_HALF_OPEN, RW_OR_REPLY,
+			     RW_ST_UNKNOWN);
+	} else if (ev->state == RW_ST_TIME_WAIT) {
+		struct rw_conn *tw = rw_conntab_get(c->tw, tw_key(ev));
+		bool fw2 = (ev->flags & RW_EVF_SUBSTATE) && ev->tw_substate == RW_ST_FIN_WAIT2;
+
+		/* the time-wait socket dies right after: that end is this RST */
+		if (tw)
+			tw->decided = true;
+		if (fw2 && ev->seg_len > 0) {
+			verdict_init(&v, ev, RW_CL_DATA_AFTER_CLOSE, RW_OR_LOCAL, RW_ST_FIN_WAIT2);
+		} else {
+			verdict_init(&v, ev, RW_CL_TIME_WAIT_RST, RW_OR_REPLY,
+				     fw2 ? RW_ST_FIN_WAIT2 : RW_ST_TIME_WAIT);
+			v.tw_substate = v.state;
+			v.ev_mask |= RW_VE_TIMEWAIT;
+			v.closed_first_local = true;
+		}
+	} else if (ev->state == RW_ST_LISTEN) {
+		/* tcp_check_req(): the handshake's ACK found the accept queue full */
+		bool ack_only = (ev->seg_flags & RW_SEG_ACK) && !(ev->seg_flags & RW_SEG_SYN);
+		bool overflow = ev->reason == RW_RSN_INVALID_SYN ||
+				(ev->reason == RW_RSN_NONE && ack_only);
+
+		verdict_init(&v, ev, overflow && ack_only ? RW_CL_LISTEN_OVERFLOW : RW_CL_HALF_OPEN,
+			     RW_OR_REPLY, RW_ST_LISTEN);
+	} else {
+		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_REPLY, ev->state);
+	}
+	deliver(c, NULL, PT_CONN, &v, ev, LINK_SENDER);
+}
+
+/*
+ * An RST from a full socket's own path (6.10+ reasons first; older kernels
+ * give none and the snapshot decides).  prev: the state before CLOSE.
+ */
+static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_event *ev,
+				 enum rw_state prev, bool closing)
+{
+	switch (ev->reason) {
+	case RW_RSN_TCP_ABORT_ON_CLOSE:
+		return RW_CL_UNREAD_DATA;
+	case RW_RSN_TCP_ABORT_ON_DATA:
+		return RW_CL_DATA_AFTER_CLOSE;
+	case RW_RSN_TCP_ABORT_ON_LINGER:
+		return RW_CL_LINGER2;
+	case RW_RSN_TCP_ABORT_ON_MEMORY:
+		return RW_CL_MEMORY;
+	default:
+		break;
+	}
+	if (ev->state == RW_ST_SYN_SENT)
+		return RW_CL_BAD_ACK;
+	if (ev->reason == RW_RSN_NONE && closing && unread_bytes(ev) > 0)
+		return RW_CL_UNREAD_DATA;
+	if (ev->reason == RW_RSN_NONE && closing && conn->peer_reset)
+		return RW_CL_DATA_AFTER_CLOSE;	/* tcp_reset() ran first: see on_recv_reset() */
+	if (ev->reason == RW_RSN_NONE && closing && prev == RW_ST_FIN_WAIT2 && ev->linger2 < 0)
+		return RW_CL_LINGER2;
+	/* tcp_disconnect(): close() with linger 0 set SHUTDOWN_MASK first;
+	 * connect(AF_UNSPEC) leaves sk_shutdown alone */
+	if (closing && (ev->flags & RW_EVF_LINGER) && ev->lingertime == 0 && ev->shutdown == 3)
+		return RW_CL_LINGER0;
+	/* tcp_abort() (ss -K): the only active reset, besides the keepalive
+	 * timer's, sent before the socket left its state; 6.11+ sets
+	 * ECONNABORTED only after it, older kernels before */
+	if (ev->sk_err == ECONNABORTED || !closing)
+		return RW_CL_KILLED;
+	if (closing && ev->shutdown == 0 && !(ev->flags & RW_EVF_ORPHAN) &&
+	    connecting(prev) == false && prev != RW_ST_UNKNOWN)
+		return RW_CL_KILLED;	/* connect(AF_UNSPEC) by the owner */
+	return RW_CL_UNCLASSIFIED;
+}
+
+/* The owner the pending verdict's event knew, for an event that came after
+ * the socket's destroy had dropped it from the owners map. */
+static const struct rw_event *with_owner(struct rw_classifier *c, const struct rw_conn *conn,
+					 const struct rw_event *ev, struct rw_event *buf)
+{
+	const struct rw_event *old;
+
+	if ((ev->flags & RW_EVF_OWNER) || conn->pending == RW_NO_PENDING)
+		return ev;
+	old = &c->pend[conn->pending].ev;
+	if (!(old->flags & RW_EVF_OWNER))
+		return ev;
+	*buf = *ev;
+	buf->flags |= RW_EVF_OWNER;
+	buf->pid = old->pid;
+	buf->start_ns = old->start_ns;
+	memcpy(buf->comm, old->comm, sizeof(buf->comm));
+	memcpy(buf->cgroup, old->cgroup, sizeof(buf->cgroup));
+	return buf;
+}
+
 static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 {
 	struct rw_verdict v;
 	struct rw_conn *conn;
+	struct rw_event owned;
 	enum rw_state prev;
 	bool fresh, closing;
 
-	if (!(ev->flags & RW_EVF_SK)) {
-		bool syn = (ev->seg_flags & RW_SEG_SYN) && !(ev->seg_flags & RW_SEG_ACK);
-
-		verdict_init(&v, ev, syn ? RW_CL_REFUSED : RW_CL_HALF_OPEN, RW_OR_REPLY,
-			     RW_ST_UNKNOWN);
-		out(c, &v);
+	if (!(ev->flags & RW_EVF_FULL) || ev->state == RW_ST_LISTEN) {
+		reset_reply(c, ev);
 		return;
 	}
-	if (ev->state == RW_ST_TIME_WAIT) {
-		verdict_init(&v, ev, RW_CL_TIME_WAIT_RST, RW_OR_REPLY, RW_ST_TIME_WAIT);
-		out(c, &v);
-		return;
-	}
-	if (!(ev->flags & RW_EVF_FULL)) {
-		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_REPLY, ev->state);
-		out(c, &v);
-		return;
-	}
-
 	conn = conn_get(c, ev, &fresh);
-	cancel_pending(c, conn);	/* FIN_WAIT2 -> CLOSE followed by RST: not TIME_WAIT */
+	ev = with_owner(c, conn, ev, &owned);
 	closing = ev->state == RW_ST_CLOSE;
 
 	if (ev->reason == RW_RSN_TCP_KEEPALIVE_TIMEOUT ||
@@ -381,29 +884,28 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 		conn->rst_reason = ev->reason;
 		return;
 	}
-	if (conn->decided)
+	/* FIN_WAIT2 -> CLOSE followed by RST: not TIME_WAIT; a reset received
+	 * just before in FIN_WAIT1/2 was tcp_reset() answering data */
+	if (conn->pending != RW_NO_PENDING && conn->peer_reset)
+		cancel_pending(c, conn);
+	else if (conn->decided)
 		return;
+	cancel_pending(c, conn);
 
 	prev = closing && conn->closed_from != RW_ST_UNKNOWN ? conn->closed_from : ev->state;
-	if (ev->reason == RW_RSN_TCP_ABORT_ON_CLOSE ||
-	    (ev->reason == RW_RSN_NONE && closing && unread_bytes(ev) > 0)) {
-		verdict_init(&v, ev, RW_CL_UNREAD_DATA, RW_OR_LOCAL, prev);
+	verdict_init(&v, ev, local_abort(conn, ev, prev, closing), RW_OR_LOCAL, prev);
+	if (v.cls == RW_CL_UNREAD_DATA)
 		v.unread_bytes = unread_bytes(ev);
-	} else if (closing && (ev->flags & RW_EVF_LINGER) && ev->lingertime == 0) {
-		verdict_init(&v, ev, RW_CL_LINGER0, RW_OR_LOCAL, prev);
-	} else if (ev->sk_err == ECONNABORTED) {
-		verdict_init(&v, ev, RW_CL_KILLED, RW_OR_LOCAL, ev->state);
-	} else {
-		verdict_init(&v, ev, RW_CL_UNCLASSIFIED, RW_OR_LOCAL, prev);
-	}
+	if (v.cls == RW_CL_BAD_ACK)
+		v.origin = RW_OR_REPLY;
 	if (v.cls == RW_CL_KILLED) {
-		v.app_errno = ECONNABORTED;
-		v.ev_mask |= RW_VE_ERRNO;
+		v.app_errno = closing ? ECONNRESET : ECONNABORTED;
+		v.ev_mask |= RW_VE_ERRNO | RW_VE_BY;
 	}
 	if (fresh && closing)
 		v.ev_mask |= RW_VE_NO_STATE;
 	conn->decided = true;
-	out(c, &v);
+	deliver(c, conn, PT_CONN, &v, ev, LINK_SENDER);
 }
 
 static void on_recv_reset(struct rw_classifier *c, const struct rw_event *ev)
@@ -424,8 +926,82 @@ static void on_recv_reset(struct rw_classifier *c, const struct rw_event *ev)
 	/* tcp_reset(): what the application's next call returns */
 	v.app_errno = ev->state == RW_ST_SYN_SENT ? ECONNREFUSED :
 		      ev->state == RW_ST_CLOSE_WAIT ? EPIPE : ECONNRESET;
+	if (ev->flags & RW_EVF_ORPHAN)
+		v.app_errno = 0;	/* closed already: nobody sees it */
 	v.ev_mask |= RW_VE_ERRNO;
-	out(c, &v);
+	/* data after shutdown(RD) in FIN_WAIT1/2: the RST tcp_v4_do_rcv() sends
+	 * next decides (data_after_close); the verdict waits for it */
+	if ((ev->state == RW_ST_FIN_WAIT1 || ev->state == RW_ST_FIN_WAIT2) &&
+	    (ev->shutdown & RCV_SHUTDOWN))
+		conn->decided = false;
+	deliver(c, conn, PT_CONN, &v, ev, LINK_RECEIVER);
+}
+
+/* ------------------------------------------------------------ time-wait timer */
+
+static void tw_end_verdict(struct rw_verdict *v, const struct rw_conn *tw, const struct rw_event *ev,
+			   enum rw_subtype sub)
+{
+	verdict_init(v, ev, RW_CL_TIME_WAIT, RW_OR_LIFECYCLE, RW_ST_TIME_WAIT);
+	v->sub = sub;
+	if (ev->flags & RW_EVF_SUBSTATE) {
+		v->state = ev->tw_substate;
+		v->tw_substate = ev->tw_substate;
+	}
+	if (tw->since) {
+		v->duration_ns = ev->time_ns - tw->since;
+		v->ev_mask |= RW_VE_DURATION;
+	}
+}
+
+static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *tw = tw_get(c, ev, false);
+	struct rw_verdict v;
+	struct pending *p;
+
+	switch (ev->kind) {
+	case RW_EV_TW_ARM:
+		cancel_pending(c, tw);	/* a cancel that was a re-arm */
+		tw->err_time = ev->time_ns;
+		if (!tw->since)
+			tw->since = ev->time_ns;
+		return;
+	case RW_EV_TW_EXPIRE:
+		cancel_pending(c, tw);
+		if (!tw->decided) {
+			tw_end_verdict(&v, tw, ev, RW_SUB_EXPIRED);
+			out(c, &v);
+		}
+		tw_forget(c, tw);
+		return;
+	default:
+		break;
+	}
+	/* cancelled */
+	if (tw->decided) {
+		tw_forget(c, tw);
+		return;
+	}
+	if (!(ev->flags & RW_EVF_HASHED) && (ev->flags & RW_EVF_HASH_KNOWN)) {
+		tw_end_verdict(&v, tw, ev, RW_SUB_REUSED);	/* connect() took the 4-tuple */
+		out(c, &v);
+		tw_forget(c, tw);
+		return;
+	}
+	tw_end_verdict(&v, tw, ev, RW_SUB_KILLED);
+	if ((ev->flags & RW_EVF_CONTEXT) && !(ev->flags & RW_EVF_SOFTIRQ)) {
+		v.ev_mask |= RW_VE_BY;	/* tcp_abort() in the task: ss -K */
+		p = defer(c, tw, PT_TW, &v, ev);
+		return;
+	}
+	/* in softirq: an RST killed it (or a SYN reused it: the same to the timer) */
+	p = defer(c, tw, PT_TW, &v, ev);
+	verdict_init(&p->v2, &p->ev, RW_CL_PEER_RESET, RW_OR_PEER, v.state);
+	p->v2.tw_substate = v.tw_substate;
+	p->v2.ev_mask |= RW_VE_TIMEWAIT;
+	p->v2.closed_first_local = true;
+	p->has_v2 = true;
 }
 
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
@@ -434,10 +1010,10 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 
 	c->st.events++;
 	rw_classify_tick(c, ev->time_ns);
+	tw_age(c, ev->time_ns);
 	switch (ev->kind) {
 	case RW_EV_STATE:
-		if (ev->newstate == RW_ST_CLOSE)
-			on_close(c, ev);
+		on_state(c, ev);
 		break;
 	case RW_EV_SEND_RESET:
 		on_send_reset(c, ev);
@@ -450,10 +1026,17 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 		break;
 	case RW_EV_DESTROY:
 		conn = rw_conntab_get(c->tab, ev->sk);
-		if (conn) {
+		/* a reset received in FIN_WAIT1/2 waits for the RST that answers
+		 * the data, which tcp_v4_do_rcv() sends after the destroy */
+		if (conn && !(conn->peer_reset && !conn->decided && conn->pending != RW_NO_PENDING)) {
 			settle_conn(c, conn);
 			rw_conntab_del(c->tab, conn);
 		}
+		break;
+	case RW_EV_TW_ARM:
+	case RW_EV_TW_CANCEL:
+	case RW_EV_TW_EXPIRE:
+		on_tw_timer(c, ev);
 		break;
 	default:
 		break;

@@ -19,11 +19,18 @@ struct rw_classify_stats {
 	uint64_t events;
 	uint64_t verdicts;
 	uint64_t evictions;	/* connections dropped from the full state table */
+	uint64_t cw_dropped;	/* CLOSE_WAIT sockets no longer watched: too many at once */
 };
 
 /* capacity: connections tracked at once; NULL on allocation failure. */
 struct rw_classifier *rw_classifier_new(size_t capacity, rw_emit_fn emit, void *arg);
 void rw_classifier_free(struct rw_classifier *c);
+/* --close-wait and --port-pressure: report a socket in CLOSE_WAIT longer than
+ * close_wait_ns; an endpoint whose TIME_WAIT sockets reach pressure_pct percent
+ * of the ephemeral port range. */
+void rw_classifier_set(struct rw_classifier *c, uint64_t close_wait_ns, unsigned int pressure_pct);
+#define RW_CLOSE_WAIT_DEFAULT_NS (10ull * 1000 * 1000 * 1000)
+#define RW_PRESSURE_DEFAULT_PCT 50
 
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev);
 /* Time has reached now_ns: settle verdicts that waited for a follow-up event. */

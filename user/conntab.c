@@ -90,18 +90,33 @@ static void lru_push_front(struct rw_conntab *t, uint32_t i)
 		t->tail = i;
 }
 
+static uint32_t find(const struct rw_conntab *t, uint64_t sk)
+{
+	uint32_t i = t->bucket[hash_sk(sk, t->nbuckets)];
+
+	while (i != NIL && t->e[i].sk != sk)
+		i = t->e[i].hnext;
+	return i;
+}
+
 struct rw_conn *rw_conntab_get(struct rw_conntab *t, uint64_t sk)
 {
-	for (uint32_t i = t->bucket[hash_sk(sk, t->nbuckets)]; i != NIL; i = t->e[i].hnext) {
-		if (t->e[i].sk == sk) {
-			if (t->head != i) {
-				lru_unlink(t, i);
-				lru_push_front(t, i);
-			}
-			return &t->e[i];
-		}
+	uint32_t i = find(t, sk);
+
+	if (i == NIL)
+		return NULL;
+	if (t->head != i) {
+		lru_unlink(t, i);
+		lru_push_front(t, i);
 	}
-	return NULL;
+	return &t->e[i];
+}
+
+struct rw_conn *rw_conntab_peek(struct rw_conntab *t, uint64_t sk)
+{
+	uint32_t i = find(t, sk);
+
+	return i == NIL ? NULL : &t->e[i];
 }
 
 struct rw_conn *rw_conntab_add(struct rw_conntab *t, uint64_t sk)

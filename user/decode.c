@@ -103,7 +103,7 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 
 	if (size < sizeof(*r))
 		return -1;
-	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_DESTROY)
+	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_EXPIRE)
 		return -1;
 
 	memset(ev, 0, sizeof(*ev));
@@ -171,6 +171,23 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 			ev->start_ns = r->start_ns + d->boot_to_real_ns;
 		if (d->cgroup_path)
 			d->cgroup_path(r->owner_cgroup, ev->cgroup, sizeof(ev->cgroup));
+	}
+	if (r->xflags & RW_XF_SUBSTATE) {
+		ev->flags |= RW_EVF_SUBSTATE;
+		ev->tw_substate = state_of(d, r->tw_substate);
+	}
+	if (r->xflags & RW_XF_PORTS) {
+		/* checked together with the port range, at FIN_WAIT2/CLOSING -> CLOSE */
+		ev->flags |= RW_EVF_PORTS | RW_EVF_HASH_KNOWN;
+		if (!(r->xflags & RW_XF_UNHASHED))
+			ev->flags |= RW_EVF_HASHED;
+		ev->port_lo = r->port_lo;
+		ev->port_hi = r->port_hi;
+	}
+	if (r->xflags & RW_XF_CONTEXT) {
+		ev->flags |= RW_EVF_CONTEXT;
+		if (r->xflags & RW_XF_SOFTIRQ)
+			ev->flags |= RW_EVF_SOFTIRQ;
 	}
 	ev->cur_pid = r->cur_pid;
 	memcpy(ev->cur_comm, r->cur_comm, RW_COMM_MAX);

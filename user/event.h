@@ -62,6 +62,9 @@ enum rw_ev_kind {
 	RW_EV_RECV_RESET,	/* a socket accepted an incoming RST */
 	RW_EV_ERROR,		/* an error was reported to the socket's owner */
 	RW_EV_DESTROY,		/* the socket was freed */
+	RW_EV_TW_ARM,		/* a time-wait socket's timer was (re)armed */
+	RW_EV_TW_CANCEL,	/* ... cancelled: the socket dies early, or is re-armed */
+	RW_EV_TW_EXPIRE,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
 };
 
 /* rw_event.flags */
@@ -73,6 +76,13 @@ enum rw_ev_kind {
 #define RW_EVF_KEEPALIVE (1u << 5)	/* SO_KEEPALIVE on */
 #define RW_EVF_SEG	(1u << 6)	/* seg_flags/seg_len describe a segment answered */
 #define RW_EVF_OWNER	(1u << 7)	/* owner fields are valid */
+#define RW_EVF_HASHED	(1u << 8)	/* FIN_WAIT2/CLOSING -> CLOSE: still in the lookup hash,
+					   so no time-wait socket replaced it */
+#define RW_EVF_HASH_KNOWN (1u << 9)	/* RW_EVF_HASHED was checked (absent in old traces) */
+#define RW_EVF_SOFTIRQ	(1u << 10)	/* fired in softirq (a segment arrived), not in a task */
+#define RW_EVF_CONTEXT	(1u << 11)	/* RW_EVF_SOFTIRQ was checked */
+#define RW_EVF_PORTS	(1u << 12)	/* port_lo/port_hi are valid */
+#define RW_EVF_SUBSTATE	(1u << 13)	/* tw_substate is valid */
 
 /* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
 #define RW_SEG_FIN 0x01
@@ -115,6 +125,8 @@ struct rw_event {
 	char cur_comm[RW_COMM_MAX];
 	char cgroup[RW_CGROUP_MAX];	/* owner's cgroup path, "" unknown */
 	char reason_name[RW_REASON_NAME_MAX];	/* kernel name without SK_RST_REASON_, "" none */
+	uint8_t tw_substate;	/* time-wait socket: RW_ST_FIN_WAIT2 or RW_ST_TIME_WAIT */
+	uint16_t port_lo, port_hi;	/* the netns's ephemeral port range */
 };
 
 const char *rw_state_name(enum rw_state s);

@@ -84,7 +84,30 @@ static bool has_func(const struct btf *btf, const char *fn)
 enum {
 	OPT_ACCEPT = 1u << 0,	/* fexit/inet_csk_accept: the accepting process owns the child */
 	OPT_SEED = 1u << 1,	/* iter/task_file: owners of sockets that predate rstwatch */
+	OPT_TW = 1u << 2,	/* timer:* on tw_timer: how TIME_WAIT ends */
 };
+
+/*
+ * Whether /proc/kallsyms gives symbol an address: libbpf resolves typeless
+ * ksyms from there, and without CAP_SYSLOG (kptr_restrict) every address
+ * reads 0.  The time-wait timer programs compare against tw_timer_handler's
+ * address; without it they would run on every timer for nothing.
+ */
+static bool has_ksym_addr(const char *symbol)
+{
+	char line[256], name[128];
+	unsigned long long addr;
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %*s %127s", &addr, name) == 2 && strcmp(name, symbol) == 0)
+			found = addr != 0;
+	fclose(f);
+	return found;
+}
 
 static const char *const required_tps[] = {
 	"inet_sock_set_state", "tcp_send_reset", "tcp_receive_reset", "tcp_destroy_sock",
@@ -122,6 +145,9 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	}
 	bpf_program__set_autoload(skel->progs.on_accept_exit, optional & OPT_ACCEPT);
 	bpf_program__set_autoload(skel->progs.seed_owners, optional & OPT_SEED);
+	bpf_program__set_autoload(skel->progs.on_timer_start, optional & OPT_TW);
+	bpf_program__set_autoload(skel->progs.on_timer_cancel, optional & OPT_TW);
+	bpf_program__set_autoload(skel->progs.on_timer_expire, optional & OPT_TW);
 	/* seed_owners() runs once, after the tracepoints: seed_owners_now() */
 	bpf_program__set_autoattach(skel->progs.seed_owners, false);
 
@@ -146,18 +172,23 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 static int load_best(struct rw_tracer *t, const struct rw_loader_opts *o, char *err, size_t errlen)
 {
 	unsigned int avail = 0, tried = 0;	/* bit n of tried: subset n attempted */
-	static const unsigned int order[] = { OPT_ACCEPT | OPT_SEED, OPT_SEED, OPT_ACCEPT, 0 };
+	static const unsigned int order[] = {
+		OPT_ACCEPT | OPT_SEED | OPT_TW, OPT_SEED | OPT_TW, OPT_ACCEPT | OPT_TW, OPT_TW,
+		OPT_ACCEPT | OPT_SEED, OPT_SEED, OPT_ACCEPT, 0,
+	};
 
 	if (has_func(t->btf, "inet_csk_accept"))
 		avail |= OPT_ACCEPT;
 	if (has_func(t->btf, "bpf_iter_task_file"))	/* the iterator's BTF target, 5.8+ */
 		avail |= OPT_SEED;
+	if (tp_nargs(t->btf, "timer_cancel") == 1 && has_ksym_addr("tw_timer_handler"))
+		avail |= OPT_TW;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		unsigned int set = order[i] & avail;
 
 		if (tried & (1u << set))
 			continue;
-		tried |= 1u << set;
+		tried |= 1u << set;	/* set < 8: OPT_* are bits 0-2 */
 		if (open_and_load(t, o, set, err, errlen) == 0)
 			return (int)set;
 	}
@@ -242,6 +273,10 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		     "listener's owner until they are read");
 	if (!(optional & OPT_SEED))
 		note("open-files iterator (iter/task_file) unavailable: %s", no_seed);
+	if (!(optional & OPT_TW))
+		note("time-wait timer tracing unavailable (tw_timer_handler has no address in "
+		     "/proc/kallsyms, or the timer programs were refused): TIME_WAIT entries are "
+		     "reported, not how they end, and TIME_WAIT assassination is not seen");
 	rc = rstwatch_bpf__attach(t->skel);
 	if (rc) {
 		snprintf(err, errlen, "attaching BPF programs: %s%s", strerror(-rc),

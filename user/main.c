@@ -45,6 +45,8 @@ struct options {
 	char **cmd;		/* -- CMD ARGS: run it, trace its process tree */
 	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
 	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
+	uint64_t close_wait_ns;	/* --close-wait */
+	unsigned int pressure_pct;	/* --port-pressure */
 	struct rw_loader_opts load;
 };
 
@@ -90,6 +92,13 @@ static void usage(FILE *f)
 "  -c, --count           print a summary (counts per class, losses) at exit\n"
 "  -i, --interval SECS   print a summary of the last SECS seconds every SECS\n"
 "\n"
+"Lifecycle:\n"
+"      --close-wait SECS report a socket left in CLOSE_WAIT longer than SECS\n"
+"                        (default 10), and again when it closes\n"
+"      --port-pressure PCT\n"
+"                        report an endpoint once its TIME_WAIT sockets reach PCT\n"
+"                        percent of the ephemeral port range (default 50)\n"
+"\n"
 "Gate a command:\n"
 "      --fail-on CLASS[,CLASS...]\n"
 "                        exit 3, repeating those verdicts on stderr, if any\n"
@@ -110,8 +119,11 @@ static void usage(FILE *f)
 "  -h, --help            this help\n"
 "  -V, --version         version\n"
 "\n"
-"Verdicts: linger0 unread_data timeout/{retransmit,syn,keepalive} killed refused\n"
-"half_open time_wait_rst peer_reset time_wait unclassified.  See rstwatch(8).\n"
+"Verdicts: linger0 unread_data data_after_close linger2 memory killed\n"
+"timeout/{retransmit,syn,keepalive,user_timeout,zero_window} refused half_open\n"
+"time_wait_rst bad_ack listen_overflow peer_reset, and the lifecycle events\n"
+"time_wait[/{expired,reused,killed}] time_wait_overflow close_wait/{stuck,closed}\n"
+"port_pressure; unclassified.  See rstwatch(8).\n"
 "Needs root, or CAP_BPF and CAP_PERFMON.  Stop with Ctrl-C.\n");
 }
 
@@ -188,7 +200,7 @@ static const char *optname(const char *word)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON };
+	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_CLOSE_WAIT, OPT_PRESSURE };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -197,6 +209,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
+		{ "close-wait", required_argument, NULL, OPT_CLOSE_WAIT },
+		{ "port-pressure", required_argument, NULL, OPT_PRESSURE },
 		{ "write", required_argument, NULL, 'w' },
 		{ "count", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -212,6 +226,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->load.ringbuf_bytes = 8u << 20;
+	o->close_wait_ns = RW_CLOSE_WAIT_DEFAULT_NS;
+	o->pressure_pct = RW_PRESSURE_DEFAULT_PCT;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -234,6 +250,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FAIL_ON:
 			o->fail_on |= parse_classes(optarg);
+			break;
+		case OPT_CLOSE_WAIT:
+			o->close_wait_ns = parse_num(optarg, 1, 86400, "--close-wait: '%s' is not a "
+						     "number of seconds (1-86400)") * 1000000000ull;
+			break;
+		case OPT_PRESSURE:
+			o->pressure_pct = (unsigned int)parse_num(optarg, 1, 100, "--port-pressure: "
+								  "'%s' is not a percentage (1-100)");
 			break;
 		case 'w':
 			o->write_path = optarg;
@@ -451,6 +475,7 @@ static int run_setup(struct run *r, const struct options *o)
 		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
 		return -1;
 	}
+	rw_classifier_set(r->cls, o->close_wait_ns, o->pressure_pct);
 	return 0;
 }
 

@@ -77,10 +77,20 @@ static void evidence(FILE *f, const struct rw_verdict *v)
 		kstr(f, "closed_first", v->closed_first_local ? "local" : "simultaneous", &first);
 		kstr(f, "substate", rw_state_name(v->tw_substate), &first);
 	}
-	if (v->cls == RW_CL_KILLED) {
+	if (v->ev_mask & RW_VE_BY) {
 		ku64(f, "by_pid", ev->cur_pid, &first);
 		key(f, "by_comm", &first);
 		rw_json_str(f, ev->cur_comm, RW_COMM_MAX);
+	}
+	if (v->ev_mask & RW_VE_DURATION)
+		ku64(f, v->cls == RW_CL_CLOSE_WAIT ? "close_wait_ms" : "tw_duration_ms",
+		     v->duration_ns / 1000000, &first);
+	if (v->ev_mask & RW_VE_PRESSURE) {
+		char range[16];
+
+		snprintf(range, sizeof(range), "%u-%u", ev->port_lo, ev->port_hi);
+		ku64(f, "time_wait_count", v->tw_count, &first);
+		kstr(f, "port_range", range, &first);
 	}
 	if (v->ev_mask & RW_VE_NO_STATE)
 		kbool(f, "partial", true, &first);
@@ -123,6 +133,11 @@ void rw_json_verdict(FILE *f, const struct rw_verdict *v)
 	key(f, "cgroup", &first);
 	if (owner && ev->cgroup[0])
 		rw_json_str(f, ev->cgroup, RW_CGROUP_MAX);
+	else
+		fputs("null", f);
+	key(f, "conn_id", &first);
+	if (v->conn_id)
+		fprintf(f, "\"%" PRIu64 "\"", v->conn_id);
 	else
 		fputs("null", f);
 	key(f, "evidence", &first);

@@ -62,9 +62,43 @@ static void detail(FILE *f, const struct rw_verdict *v)
 	case RW_CL_TIMEOUT:
 		if (v->sub == RW_SUB_KEEPALIVE)
 			fprintf(f, "%u keepalive probes unanswered", ev->probes_out);
+		else if (v->sub == RW_SUB_ZERO_WINDOW)
+			fprintf(f, "%u zero-window probes unanswered", ev->probes_out);
+		else if (v->sub == RW_SUB_USER_TIMEOUT)
+			fprintf(f, "TCP_USER_TIMEOUT %u ms ran out", ev->user_timeout_ms);
 		else
 			fprintf(f, "gave up after %u retransmits", ev->retransmits);
 		fprintf(f, ", app sees %s", err);
+		break;
+	case RW_CL_DATA_AFTER_CLOSE:
+		if (v->ev_mask & RW_VE_SEGMENT)
+			fprintf(f, "%u bytes arrived after close", ev->seg_len);
+		else
+			fputs("data arrived after close", f);
+		break;
+	case RW_CL_LINGER2:
+		fputs("TCP_LINGER2 < 0: close in FIN_WAIT2 resets", f);
+		break;
+	case RW_CL_MEMORY:
+		fputs("orphan killed: too many orphans or memory pressure", f);
+		break;
+	case RW_CL_BAD_ACK:
+		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
+		fprintf(f, "answered %s while connecting", fl[0] ? fl : "segment");
+		break;
+	case RW_CL_LISTEN_OVERFLOW:
+		fputs("accept queue full (tcp_abort_on_overflow)", f);
+		break;
+	case RW_CL_TIME_WAIT_OVERFLOW:
+		fputs("tcp_max_tw_buckets reached: TIME_WAIT skipped", f);
+		break;
+	case RW_CL_CLOSE_WAIT:
+		fprintf(f, "%s CLOSE_WAIT for %.1f s", v->sub == RW_SUB_CLOSED ? "closed after" : "in",
+			(double)v->duration_ns / 1e9);
+		break;
+	case RW_CL_PORT_PRESSURE:
+		fprintf(f, "%u TIME_WAIT sockets to this endpoint, ports %u-%u", v->tw_count,
+			ev->port_lo, ev->port_hi);
 		break;
 	case RW_CL_KILLED:
 		fputs("killed by ", f);
@@ -83,6 +117,18 @@ static void detail(FILE *f, const struct rw_verdict *v)
 		fprintf(f, "answered %s with %u bytes", fl[0] ? fl : "segment", ev->seg_len);
 		break;
 	case RW_CL_TIME_WAIT:
+		if (v->sub != RW_SUB_NONE) {
+			fputs(v->sub == RW_SUB_EXPIRED ? "expired" : v->sub == RW_SUB_REUSED ?
+			      "taken over by a new connection" : "killed early", f);
+			if (v->ev_mask & RW_VE_DURATION)
+				fprintf(f, " after %.1f s", (double)v->duration_ns / 1e9);
+			if (v->ev_mask & RW_VE_BY) {
+				fputs(" by ", f);
+				rw_text_str(f, ev->cur_comm, RW_COMM_MAX);
+				fprintf(f, "[%u]", ev->cur_pid);
+			}
+			break;
+		}
 		fprintf(f, "%s", v->closed_first_local ? "closed first" : "simultaneous close");
 		if (v->tw_substate == RW_ST_FIN_WAIT2)
 			fputs(", peer's FIN still due", f);
@@ -98,6 +144,28 @@ static void detail(FILE *f, const struct rw_verdict *v)
 	}
 }
 
+static void who(FILE *f, const struct rw_event *ev)
+{
+	if (ev->flags & RW_EVF_OWNER)
+		rw_text_str(f, ev->comm, RW_COMM_MAX);
+	else
+		fputs("(kernel)", f);
+}
+
+/* Both ends of a connection on this host: one line, from the sender of the
+ * RST, that names both owners ("nginx reset curl: unread_data (...)"). */
+static void linked_detail(FILE *f, const struct rw_verdict *v)
+{
+	const char *sub = rw_subtype_name(v->sub);
+
+	who(f, v->ev);
+	fputs(" reset ", f);
+	who(f, v->link->ev);
+	fprintf(f, ": %s%s%s (", rw_class_name(v->cls), sub ? "/" : "", sub ? sub : "");
+	detail(f, v);
+	fputc(')', f);
+}
+
 void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 {
 	const struct rw_event *ev = v->ev;
@@ -106,6 +174,8 @@ void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 	char cls[48], tbuf[16];
 	struct tm tm;
 
+	if (v->link && v->link_second)
+		return;		/* printed with the first of the pair */
 	localtime_r(&s, &tm);
 	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
 	snprintf(cls, sizeof(cls), "%s%s%s", rw_class_name(v->cls), sub ? "/" : "", sub ? sub : "");
@@ -115,24 +185,32 @@ void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 	endpoint(f, ev, false);
 	fputc(' ', f);
 	owner(f, ev);
-	detail(f, v);
+	if (v->link)
+		linked_detail(f, v);
+	else
+		detail(f, v);
 	fprintf(f, "; %s\n", rw_hint(v));
 }
 
 void rw_text_event(FILE *f, const struct rw_event *ev)
 {
 	static const char *const kinds[] = { "?", "state", "send_reset", "recv_reset", "error",
-					     "destroy" };
+					     "destroy", "tw_arm", "tw_cancel", "tw_expire" };
 	char fl[40];
 
 	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64 " %s",
 		(uint64_t)(ev->time_ns / 1000000000u), (uint64_t)(ev->time_ns % 1000000000u),
-		ev->kind < 6 ? kinds[ev->kind] : "?", ev->sk, rw_state_name(ev->state));
+		ev->kind < sizeof(kinds) / sizeof(kinds[0]) ? kinds[ev->kind] : "?", ev->sk,
+		rw_state_name(ev->state));
 	if (ev->kind == RW_EV_STATE)
 		fprintf(f, " %s->%s", rw_state_name(ev->oldstate), rw_state_name(ev->newstate));
 	endpoint(f, ev, true);
 	endpoint(f, ev, false);
 	fprintf(f, " netns=%u flags=%#x", ev->netns, ev->flags);
+	if (ev->flags & RW_EVF_SUBSTATE)
+		fprintf(f, " substate=%s", rw_state_name(ev->tw_substate));
+	if (ev->flags & RW_EVF_PORTS)
+		fprintf(f, " ports=%u-%u", ev->port_lo, ev->port_hi);
 	if (ev->reason_name[0]) {
 		fputs(" reason=", f);
 		rw_text_str(f, ev->reason_name, sizeof(ev->reason_name));

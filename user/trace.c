@@ -120,6 +120,10 @@ int rw_trace_write_event(FILE *f, const struct rw_event *ev)
 	put(&w, ev->cur_comm, RW_COMM_MAX);
 	put_str(&w, ev->reason_name, RW_REASON_NAME_MAX - 1, 1);
 	put_str(&w, ev->cgroup, RW_CGROUP_MAX - 1, 2);
+	/* appended after the first release: older traces end here */
+	put_u8(&w, ev->tw_substate);
+	put_u16(&w, ev->port_lo);
+	put_u16(&w, ev->port_hi);
 	return write_record(f, RW_TRACE_EVENT, &w);
 }
 
@@ -258,18 +262,24 @@ static int parse_event(struct rw_trace_reader *r, uint64_t at, const uint8_t *p,
 	get_bytes(&c, ev->cur_comm, RW_COMM_MAX);
 	get_str(&c, ev->reason_name, RW_REASON_NAME_MAX, 1);
 	get_str(&c, ev->cgroup, RW_CGROUP_MAX, 2);
+	if (c.left) {		/* absent from traces of the first release */
+		ev->tw_substate = (uint8_t)get_le(&c, 1);
+		ev->port_lo = (uint16_t)get_le(&c, 2);
+		ev->port_hi = (uint16_t)get_le(&c, 2);
+	}
 	/* anything left was written by a newer rstwatch: ignored */
 
 	if (c.overrun)
 		return fail(r, "event at byte %llu: a string overruns its record",
 			    (unsigned long long)at);
-	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_DESTROY)
+	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_TW_EXPIRE)
 		return fail(r, "event at byte %llu: unknown event kind %u", (unsigned long long)at,
 			    ev->kind);
 	if (ev->family != 4 && ev->family != 6)
 		return fail(r, "event at byte %llu: bad address family %u", (unsigned long long)at,
 			    ev->family);
-	if (ev->state >= RW_ST_COUNT || ev->oldstate >= RW_ST_COUNT || ev->newstate >= RW_ST_COUNT)
+	if (ev->state >= RW_ST_COUNT || ev->oldstate >= RW_ST_COUNT || ev->newstate >= RW_ST_COUNT ||
+	    ev->tw_substate >= RW_ST_COUNT)
 		return fail(r, "event at byte %llu: bad TCP state", (unsigned long long)at);
 	ev->reason = rw_reason_from_name(ev->reason_name);
 	return 0;

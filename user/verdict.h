@@ -15,6 +15,14 @@ enum rw_class {
 	RW_CL_TIME_WAIT_RST,
 	RW_CL_PEER_RESET,
 	RW_CL_TIME_WAIT,
+	RW_CL_DATA_AFTER_CLOSE,
+	RW_CL_LINGER2,
+	RW_CL_MEMORY,
+	RW_CL_BAD_ACK,
+	RW_CL_LISTEN_OVERFLOW,
+	RW_CL_TIME_WAIT_OVERFLOW,
+	RW_CL_CLOSE_WAIT,
+	RW_CL_PORT_PRESSURE,
 	RW_CL_UNCLASSIFIED,	/* an RST rstwatch cannot explain yet: reported, never dropped */
 	RW_CL_COUNT
 };
@@ -24,6 +32,13 @@ enum rw_subtype {
 	RW_SUB_RETRANSMIT,
 	RW_SUB_SYN,
 	RW_SUB_KEEPALIVE,
+	RW_SUB_USER_TIMEOUT,	/* timeout: TCP_USER_TIMEOUT ran out */
+	RW_SUB_ZERO_WINDOW,	/* timeout: zero-window probes went unanswered */
+	RW_SUB_EXPIRED,		/* time_wait: the period ran out */
+	RW_SUB_REUSED,		/* time_wait: a new connection took the 4-tuple */
+	RW_SUB_KILLED,		/* time_wait: an RST or an administrator ended it early */
+	RW_SUB_STUCK,		/* close_wait: still there after --close-wait */
+	RW_SUB_CLOSED,		/* close_wait: a stuck one finally closed */
 	RW_SUB_COUNT
 };
 
@@ -40,6 +55,9 @@ enum rw_origin {
 #define RW_VE_ERRNO	(1u << 2)	/* app_errno: what the application saw */
 #define RW_VE_TIMEWAIT	(1u << 3)	/* closed_first, tw substate */
 #define RW_VE_NO_STATE	(1u << 4)	/* evicted from the state table: less evidence */
+#define RW_VE_DURATION	(1u << 5)	/* duration_ns: time in TIME_WAIT / CLOSE_WAIT */
+#define RW_VE_BY	(1u << 6)	/* the current task did it (by_pid / by_comm) */
+#define RW_VE_PRESSURE	(1u << 7)	/* tw_count, port range */
 
 struct rw_verdict {
 	enum rw_class cls;
@@ -51,6 +69,11 @@ struct rw_verdict {
 	uint32_t unread_bytes;	/* unread_data: bytes discarded (FIN excluded) */
 	bool closed_first_local;	/* time_wait: this side closed first */
 	enum rw_state tw_substate;	/* time_wait: TIME_WAIT or still FIN_WAIT2 */
+	uint64_t duration_ns;	/* RW_VE_DURATION */
+	uint32_t tw_count;	/* port_pressure: TIME_WAIT sockets to the endpoint */
+	uint64_t conn_id;	/* linked pair (both ends on this host): shared id, 0 none */
+	const struct rw_verdict *link;	/* the other end's verdict while both are emitted */
+	bool link_second;	/* this is the second of a linked pair to be emitted */
 	char reason[RW_REASON_NAME_MAX];	/* kernel's reset reason, "" none */
 	const struct rw_event *ev;	/* the event that decided it (owner, tuple, snapshot) */
 };

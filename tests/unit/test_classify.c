@@ -94,10 +94,12 @@ static void linger0(enum rw_reason reason)
 	/* tcp_disconnect(): CLOSE first, then the RST */
 	e = ev_state(1, RW_ST_ESTABLISHED, RW_ST_CLOSE);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	e.shutdown = 3;
 	rw_classify(c, &e);
 	e = ev_rst(1, RW_ST_CLOSE, reason);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	e.shutdown = 3;
 	rw_classify(c, &e);
 	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 1, .time_ns = now });
@@ -128,6 +130,7 @@ static void unread(enum rw_reason reason, bool fin, uint32_t raw, uint32_t want)
 		e.flags |= RW_EVF_FIN_RCVD;
 	/* linger 0 too: unread data wins, as in __tcp_close() */
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	rw_classify(c, &e);
 	rw_classify_flush(c);
 	expect_one(&g, RW_CL_UNREAD_DATA, RW_SUB_NONE, from);
@@ -316,9 +319,11 @@ static void time_wait(void)
 	c = fresh(&g, 64);
 	e = ev_state(13, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	rw_classify(c, &e);
 	e = ev_rst(13, RW_ST_CLOSE, RW_RSN_TCP_STATE);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	rw_classify(c, &e);
 	rw_classify_flush(c);
 	expect_one(&g, RW_CL_LINGER0, RW_SUB_NONE, RW_ST_FIN_WAIT2);
@@ -352,13 +357,16 @@ static void reused_address(void)
 	/* a linger-0 close whose destroy we never saw ... */
 	e = ev_state(30, RW_ST_ESTABLISHED, RW_ST_CLOSE);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	rw_classify(c, &e);
 	e = ev_rst(30, RW_ST_CLOSE, RW_RSN_TCP_STATE);
 	e.flags |= RW_EVF_LINGER;
+	e.shutdown = 3;	/* close() set SHUTDOWN_MASK */
 	rw_classify(c, &e);
 	/* ... then a new socket at the same address is reset by its peer */
 	e = ev_sk(RW_EV_RECV_RESET, 30, RW_ST_ESTABLISHED);
 	rw_classify(c, &e);
+	rw_classify_flush(c);
 	CHECK_INT("both verdicts", g.n, 2);
 	if (g.n == 2)
 		CHECK_STR("second", rw_class_name(g.v[1].cls), "peer_reset");
@@ -390,6 +398,7 @@ static void eviction(void)
 	e = ev_rst(50, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_CLOSE);
 	e.unread = 5;
 	rw_classify(c, &e);
+	rw_classify_flush(c);	/* it waited for the other end's reset */
 	expect_one(&g, RW_CL_UNREAD_DATA, RW_SUB_NONE, RW_ST_CLOSE);
 	if (g.n)
 		CHECK_INT("partial evidence flagged", !!(g.v[0].ev_mask & RW_VE_NO_STATE), 1);

@@ -124,7 +124,7 @@ static void verdict_line(void)
 		  "\"state\":\"CLOSE_WAIT\",\"family\":\"ipv4\",\"laddr\":\"10.231.1.1\","
 		  "\"lport\":40000,\"raddr\":\"10.231.1.2\",\"rport\":8080,\"netns\":4026532000,"
 		  "\"pid\":4242,\"comm\":\"client\",\"cgroup\":\"/system.slice/app.service\","
-		  "\"evidence\":{\"unread_bytes\":100,\"unsent_bytes\":0,\"inflight_bytes\":0,"
+		  "\"conn_id\":null,\"evidence\":{\"unread_bytes\":100,\"unsent_bytes\":0,\"inflight_bytes\":0,"
 		  "\"retransmits\":0,\"total_retrans\":0,\"probes\":0,\"sk_err\":null,"
 		  "\"so_linger\":\"off\",\"keepalive\":false,\"orphan\":false,\"fin_received\":true,"
 		  "\"bytes_received\":100,\"bytes_acked\":0,\"lifetime_ms\":1500},"
