@@ -15,8 +15,10 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     listen FAMILY ADDR PORT     bind + listen
     accept                      accept one connection into conn
     close_listener
-    socket FAMILY ADDR          new conn bound to ADDR:0; answers its lport
-    connect ADDR PORT           blocking connect of conn
+    socket FAMILY ADDR [LPORT]  new conn bound to ADDR:LPORT (default 0); answers
+                                its lport; ADDR '-' leaves it unbound (connect()
+                                then picks the port: __inet_hash_connect)
+    connect ADDR PORT           blocking connect of conn; answers its lport
     send N                      send N bytes
     recv                        one blocking recv; answers n (0 = EOF)
     wait_readable N             wait until N bytes are queued, without reading
@@ -24,6 +26,14 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     keepalive IDLE INTVL CNT    TCP_KEEPIDLE/INTVL/CNT, then SO_KEEPALIVE 1
     shutdown_wr
     close
+    so_error                    getsockopt SO_ERROR: answers its errno name or null
+    seqs                        TCP_REPAIR peek: answers write_seq and rcv_nxt
+    raw_rst SRC SPORT DST DPORT SEQ [ACK]
+                                send one crafted RST (RST|ACK if ACK given) from a
+                                raw socket: no TCP socket of this host is involved
+    churn ADDR PORT N           N connections (unbound socket, connect, close at
+                                once): each client closes first; answers lports
+    serve N                     accept N connections, read each to EOF, close it
 """
 import ctypes
 import errno
@@ -41,6 +51,11 @@ import threading
 import time
 
 PR_SET_NAME = 15
+# linux/tcp.h
+TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
+TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
+TCP_REPAIR_OFF_NO_WP = -1
+RST, ACK = 0x04, 0x10
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
@@ -61,6 +76,15 @@ def cgroup_v2_path(pid):
     return None
 
 
+def inet_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
 def sockaddr(family, addr, port):
     return (addr, port) if family == socket.AF_INET else (addr, port, 0, 0)
 
@@ -69,6 +93,7 @@ class Sockets:
     def __init__(self):
         self.lsock = None
         self.conn = None
+        self.kept = []      # replaced conns stay open: no implicit close() or FIN
 
     def do_listen(self, fam, addr, port):
         s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
@@ -79,6 +104,7 @@ class Sockets:
         return {}
 
     def do_accept(self):
+        self.kept.append(self.conn)
         self.conn, peer = self.lsock.accept()
         return {"peer": peer[0], "peer_port": peer[1]}
 
@@ -87,15 +113,18 @@ class Sockets:
         self.lsock = None
         return {}
 
-    def do_socket(self, fam, addr):
+    def do_socket(self, fam, addr, lport="0"):
         s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
-        s.bind(sockaddr(s.family, addr, 0))
+        self.kept.append(self.conn)
         self.conn = s
+        if addr == "-":
+            return {"lport": None}
+        s.bind(sockaddr(s.family, addr, int(lport)))
         return {"lport": s.getsockname()[1]}
 
     def do_connect(self, addr, port):
         self.conn.connect(sockaddr(self.conn.family, addr, int(port)))
-        return {}
+        return {"lport": self.conn.getsockname()[1]}
 
     def do_send(self, n):
         self.conn.sendall(b"x" * int(n))
@@ -140,6 +169,56 @@ class Sockets:
     def do_close(self):
         self.conn.close()
         self.conn = None
+        return {}
+
+    def do_so_error(self):
+        err = self.conn.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return {"so_error": errno.errorcode.get(err) if err else None}
+
+    def do_seqs(self):
+        """write_seq and rcv_nxt through TCP_REPAIR (do_tcp_getsockopt
+        TCP_QUEUE_SEQ), left with TCP_REPAIR_OFF_NO_WP: no window probe."""
+        c = self.conn
+        c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
+            snd = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ)
+            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
+            rcv = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ)
+        finally:
+            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
+        return {"write_seq": snd & 0xffffffff, "rcv_nxt": rcv & 0xffffffff}
+
+    def do_raw_rst(self, src, sport, dst, dport, seq, ack=None):
+        fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        flags = RST | (ACK if ack is not None else 0)
+        hdr = struct.pack("!HHIIBBHHH", int(sport), int(dport), int(seq) & 0xffffffff,
+                          int(ack or 0) & 0xffffffff, 5 << 4, flags, 0, 0, 0)
+        pseudo = (socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) +
+                  (struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr)) if fam == socket.AF_INET
+                   else struct.pack("!IxxxB", len(hdr), socket.IPPROTO_TCP)))
+        hdr = hdr[:16] + struct.pack("!H", inet_checksum(pseudo + hdr)) + hdr[18:]
+        with socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP) as r:
+            r.bind(sockaddr(fam, src, 0))
+            r.sendto(hdr, sockaddr(fam, dst, 0))
+        return {}
+
+    def do_churn(self, addr, port, n):
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        lports = []
+        for _ in range(int(n)):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.connect(sockaddr(fam, addr, int(port)))
+            lports.append(s.getsockname()[1])
+            s.close()
+        return {"lports": lports}
+
+    def do_serve(self, n):
+        for _ in range(int(n)):
+            c, _ = self.lsock.accept()
+            while c.recv(65536):
+                pass
+            c.close()
         return {}
 
 

@@ -538,21 +538,24 @@ def gate(c):
                       f"{sudo.stdout.split()} exit {sudo.returncode}", sudo.stderr.splitlines())
 
 
+sys.modules.setdefault("run", sys.modules[__name__])   # scen_*.py: `from run import ...`
+import scen_lifecycle  # noqa: E402
+
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
              refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
-             gate]
+             gate] + scen_lifecycle.SCENARIOS
 
 
 def tests():
     out = []
     for fn in SCENARIOS:
-        for fam, suffix in (("ipv4", "v4"), ("ipv6", "v6")):
+        for fam, suffix in getattr(fn, "families", (("ipv4", "v4"), ("ipv6", "v6"))):
             out.append((f"{fn.__name__}_{suffix}", fn, fam))
     return out
 
 
 def run_one(opts, i, name, fn, family):
-    port = 20000 + (os.getpid() % 600) * 20 + i   # < 32768: never an ephemeral port
+    port = 20000 + (os.getpid() % 120) * 100 + i   # < 32768: never an ephemeral port
     c = Case(opts, i + 1, port, family, name)
     t = time.monotonic()
     failure = None

@@ -109,7 +109,7 @@ def check(expected, seen, where, family, problems):
         pool.remove(o)
         name = key_text(e.key)
         want = dict(e.addrs)
-        want["family"] = family
+        want["family"] = getattr(e, "family", family)
         if e.owner is None:
             want.update(pid=None, comm=None, cgroup=None)
         else:
