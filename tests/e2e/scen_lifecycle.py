@@ -302,6 +302,7 @@ def time_wait_reused_syn(c):
              {"B": {"TW": 1}})
 
 
+@with_events
 def time_wait_expired(c):
     """The tw timers run out: an IPv4 and an IPv6 TIME_WAIT socket (60 s,
     TCP_TIMEWAIT_LEN), and a FIN_WAIT2-substate tw after tcp_fin_timeout=1
