@@ -114,6 +114,7 @@ def peer_reset_close_wait(c):
     srv.send("recv")
     srv.expect("EOF")
     c.sockets_check("B", "close-wait", 1)
+    wait_sockets(c, "A", "fin-wait-2", 1)    # B's ACK of the FIN may be delayed
     cli.do("linger0")
     cli.do("close")
     wait_sockets(c, "B", "close-wait", 0)
@@ -153,7 +154,7 @@ def peer_reset_fin_wait2(c):
     cli.do("shutdown_wr")
     srv.send("recv")
     srv.expect("EOF")
-    c.sockets_check("A", "fin-wait-2", 1)
+    wait_sockets(c, "A", "fin-wait-2", 1)    # B's ACK of the FIN may be delayed
     srv.do("linger0")
     srv.do("close")
     wait_sockets(c, "A", "fin-wait-2", 0)
@@ -199,6 +200,7 @@ def peer_reset_last_ack(c):
     cli.do("shutdown_wr")
     srv.send("recv")
     srv.expect("EOF")
+    wait_sockets(c, "A", "fin-wait-2", 1)    # else B's FIN would carry the ACK
     c.pair.nft("A", f"""
 table inet rwtest {{
     chain input {{
@@ -272,7 +274,10 @@ def time_wait_reused(c):
         raise Failure(f"second connect: expected local port {c.cport} vs {got}")
     srv.do("accept")
     c.sockets_check("A", "time-wait", 0)
+    # one tw in a one-port range is 100 % >= --port-pressure 50: reported once
     c.finish([c.expect("A", "time_wait", None, "TIME_WAIT", "lifecycle", cli),
+              c.expect("A", "port_pressure", None, "TIME_WAIT", "lifecycle", cli,
+                       evidence={"time_wait_count": 1, "port_range": f"{lport}-{lport}"}),
               c.expect("A", "time_wait", "reused", "TIME_WAIT", "lifecycle", cli)],
              {"A": {"TW": 1, "TWRecycled": 1}})
 
@@ -332,7 +337,10 @@ def time_wait_expired(c):
     want += [expect_ports(c, "A", "time_wait", None, "FIN_WAIT2", "lifecycle", cli,
                           c.cport, c.port, family="ipv4"),
              expect_ports(c, "A", "time_wait", "expired", "FIN_WAIT2", "lifecycle", cli,
-                          c.cport, c.port, family="ipv4")]
+                          c.cport, c.port, family="ipv4"),
+             # B sits in CLOSE_WAIT for the whole 60 s: > --close-wait 10
+             expect_ports(c, "B", "close_wait", "stuck", "CLOSE_WAIT", "lifecycle", srv,
+                          c.port, c.cport, family="ipv4")]
     wait_sockets(c, "A", "time-wait", 0, ports=tws, timeout=GRACE_TW)
     c.finish(want, {"A": {"TW": 2, "TWKilled": 1}})
 

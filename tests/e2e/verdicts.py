@@ -96,8 +96,11 @@ def check(expected, seen, where, family, problems):
     def seen_key(o):
         return (where(o), o["class"], o["subtype"], o["state"], o["origin"])
 
-    exp_keys = sorted(e.key for e in expected)
-    seen_keys = sorted(seen_key(o) for o in seen)
+    def order(key):     # subtype and state may be None
+        return tuple("" if x is None else x for x in key)
+
+    exp_keys = sorted((e.key for e in expected), key=order)
+    seen_keys = sorted((seen_key(o) for o in seen), key=order)
     if exp_keys != seen_keys:
         problems.insert(0, "verdicts: expected [" + ", ".join(map(key_text, exp_keys)) +
                         "] vs seen [" + ", ".join(map(key_text, seen_keys)) + "]")
