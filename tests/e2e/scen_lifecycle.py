@@ -15,7 +15,7 @@ import os
 import random
 import time
 
-from run import Failure, rst_reason  # run.py registers itself as module 'run'
+from run import Failure, kernel_at_least, rst_reason  # run.py registers itself as module 'run'
 from verdicts import Expect
 
 GRACE_TW = 75        # seconds: TCP_TIMEWAIT_LEN (60 s) + the timer wheel's slack
@@ -81,6 +81,39 @@ def tw_of_client(c):
     return cli, srv, seq
 
 
+def find_seen(c, seen, e):
+    side, cls, subtype, state, origin = e.key
+    for o in seen:
+        if (c.side_of(o), o["class"], o["subtype"], o["state"], o["origin"]) == e.key and \
+                o.get("lport") == e.addrs["lport"] and o.get("rport") == e.addrs["rport"]:
+            return o
+    raise Failure(f"linking: no verdict {side}:{cls}/{subtype}({state},{origin}) "
+                  f"{e.addrs['lport']}->{e.addrs['rport']} to check conn_id on")
+
+
+def check_links(c, pairs, alone=()):
+    """After c.finish(): each pair (sender's verdict, receiver's peer_reset)
+    shares one non-null conn_id, different pairs differ, and the verdicts in
+    `alone` have conn_id null (CONTRACT3 "Linking")."""
+    if c.tracer is None:
+        return
+    seen = [o for _, o in c.tracer.lines if o is not None and c.relevant(o)]
+    ids = []
+    for a, b in pairs:
+        oa, ob = find_seen(c, seen, a), find_seen(c, seen, b)
+        if not isinstance(oa.get("conn_id"), str) or oa.get("conn_id") != ob.get("conn_id"):
+            raise Failure(f"linking: expected one conn_id string on {a.side}:{a.cls} and "
+                          f"{b.side}:{b.cls} vs {oa.get('conn_id')!r} and {ob.get('conn_id')!r}")
+        ids.append(oa["conn_id"])
+    if len(set(ids)) != len(ids):
+        raise Failure(f"linking: expected distinct conn_ids per pair vs {ids}")
+    for e in alone:
+        o = find_seen(c, seen, e)
+        if o.get("conn_id") is not None:
+            raise Failure(f"linking: {e.side}:{e.cls} has no partner: expected conn_id null "
+                          f"vs {o.get('conn_id')!r}")
+
+
 def with_events(fn):
     """RW_EVENTS=DIR: record the raw decoded events of the scenario."""
     @functools.wraps(fn)
@@ -120,10 +153,11 @@ def peer_reset_close_wait(c):
     wait_sockets(c, "B", "close-wait", 0)
     srv.send("send 10")
     srv.expect("EPIPE")
-    c.finish([c.expect("A", "linger0", None, "FIN_WAIT2", "local", cli,
-                       reason=rst_reason("TCP_STATE")),
-              c.expect("B", "peer_reset", None, "CLOSE_WAIT", "peer", srv)],
-             {"A": {"TCPAbortOnData": 1}})
+    pair = (c.expect("A", "linger0", None, "FIN_WAIT2", "local", cli,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("B", "peer_reset", None, "CLOSE_WAIT", "peer", srv))
+    c.finish(list(pair), {"A": {"TCPAbortOnData": 1}})
+    check_links(c, [pair])
 
 
 @with_events
@@ -140,10 +174,11 @@ def peer_reset_fin_wait1(c):
     c.pair.nft_flush("B")
     cli.send("recv")
     cli.expect("ECONNRESET")
-    c.finish([c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
-                       reason=rst_reason("TCP_STATE")),
-              c.expect("A", "peer_reset", None, "FIN_WAIT1", "peer", cli)],
-             {"B": {"TCPAbortOnData": 1}})
+    pair = (c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("A", "peer_reset", None, "FIN_WAIT1", "peer", cli))
+    c.finish(list(pair), {"B": {"TCPAbortOnData": 1}})
+    check_links(c, [pair])
 
 
 @with_events
@@ -160,10 +195,11 @@ def peer_reset_fin_wait2(c):
     wait_sockets(c, "A", "fin-wait-2", 0)
     cli.send("recv")
     cli.expect("ECONNRESET")
-    c.finish([c.expect("B", "linger0", None, "CLOSE_WAIT", "local", srv,
-                       reason=rst_reason("TCP_STATE")),
-              c.expect("A", "peer_reset", None, "FIN_WAIT2", "peer", cli)],
-             {"B": {"TCPAbortOnData": 1}})
+    pair = (c.expect("B", "linger0", None, "CLOSE_WAIT", "local", srv,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("A", "peer_reset", None, "FIN_WAIT2", "peer", cli))
+    c.finish(list(pair), {"B": {"TCPAbortOnData": 1}})
+    check_links(c, [pair])
 
 
 @with_events
@@ -185,10 +221,11 @@ def peer_reset_closing(c):
     r = cli.do("so_error")
     if r["so_error"] != "ECONNRESET":
         raise Failure(f"A: SO_ERROR expected ECONNRESET vs seen {r['so_error']}")
-    c.finish([c.expect("B", "linger0", None, "FIN_WAIT1", "local", srv,
-                       reason=rst_reason("TCP_STATE")),
-              c.expect("A", "peer_reset", None, "CLOSING", "peer", cli)],
-             {"B": {"TCPAbortOnData": 1}})
+    pair = (c.expect("B", "linger0", None, "FIN_WAIT1", "local", srv,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("A", "peer_reset", None, "CLOSING", "peer", cli))
+    c.finish(list(pair), {"B": {"TCPAbortOnData": 1}})
+    check_links(c, [pair])
 
 
 @with_events
@@ -215,10 +252,11 @@ table inet rwtest {{
     cli.do("close")
     wait_sockets(c, "B", "last-ack", 0)
     c.pair.nft_flush("A")
-    c.finish([c.expect("A", "linger0", None, "FIN_WAIT2", "local", cli,
-                       reason=rst_reason("TCP_STATE")),
-              c.expect("B", "peer_reset", None, "LAST_ACK", "peer", srv)],
-             {"A": {"TCPAbortOnData": 1}})
+    pair = (c.expect("A", "linger0", None, "FIN_WAIT2", "local", cli,
+                     reason=rst_reason("TCP_STATE")),
+            c.expect("B", "peer_reset", None, "LAST_ACK", "peer", srv))
+    c.finish(list(pair), {"A": {"TCPAbortOnData": 1}})
+    check_links(c, [pair])
 
 
 @with_events
@@ -378,8 +416,218 @@ def time_wait_overflow(c):
     want.append(c.expect("A", "time_wait_overflow", None, "TIME_WAIT", "lifecycle", cli2))
     c.finish(want, {"A": {"TCPTimeWaitOverflow": 2}})
 
+# ------------------------------------------------- close_wait, port_pressure
+
+@with_events
+def close_wait(c):
+    """A closes first; B's application does not: an instance with
+    --close-wait 1 reports B's socket stuck once 1 s has passed (waited for
+    on its output, bounded), then closed when B finally closes; the main
+    instance (default 10 s) reports neither."""
+    cw = c.extra(["--close-wait", "1", "--port", str(c.port)])
+    cli, srv = c.established()
+    cli.do("shutdown_wr")
+    srv.send("recv")
+    srv.expect("EOF")
+    t0 = time.monotonic()
+    if not cw.wait_for(lambda o: c.relevant(o) and o.get("class") == "close_wait", 1, timeout=5):
+        raise Failure("--close-wait 1: expected close_wait/stuck within 5 s vs none",
+                      ["  " + l for l in cw.stderr])
+    if time.monotonic() - t0 < 0.9:
+        raise Failure(f"--close-wait 1: stuck reported after {time.monotonic() - t0:.2f} s (< 1 s)")
+    srv.do("close")
+    cli.send("recv")
+    cli.expect("EOF")
+    cli.do("close")
+    wait_sockets(c, "A", "time-wait", 1)
+    tw = c.expect("A", "time_wait", None, "TIME_WAIT", "lifecycle", cli)
+    c.finish([tw], {"A": {"TW": 1}})
+    c.check_extra(cw, [tw,
+                       c.expect("B", "close_wait", "stuck", "CLOSE_WAIT", "lifecycle", srv,
+                                evidence={"close_wait_ms": 1000}),
+                       c.expect("B", "close_wait", "closed", "CLOSE_WAIT", "lifecycle", srv)])
+
+
+@with_events
+def port_pressure(c):
+    """A 10-port ephemeral range in A and 6 connections to one B endpoint,
+    each closed by A first: the 5th TIME_WAIT socket reaches 50 % of the
+    range (--port-pressure default), reported once, with the count and the
+    range."""
+    lo = 40000 + c.n * 20
+    c.pair.sysctl("A", "net.ipv4.ip_local_port_range", f"{lo} {lo + 9}")
+    srv = c.server()
+    cli = c.actor("A", "rw_cli")
+    srv.send("serve 6")
+    lports = cli.do(f"churn {c.addr('B')} {c.port} 6")["lports"]
+    srv.expect(None)
+    wait_sockets(c, "A", "time-wait", 6, ports=lports)
+    want = [expect_ports(c, "A", "time_wait", None, "TIME_WAIT", "lifecycle", cli, p, c.port)
+            for p in lports]
+    want.append(expect_ports(c, "A", "port_pressure", None, "TIME_WAIT", "lifecycle", cli,
+                             lports[4], c.port,
+                             evidence={"time_wait_count": 5, "port_range": f"{lo}-{lo + 9}"}))
+    c.finish(want, {"A": {"TW": 6}})
+
+
+# ------------------------------------------------------------------- linking
+
+@with_events
+def linked(c):
+    """Two aborts with both ends on this host: A's linger0 and B's
+    peer_reset share a conn_id, A's unread_data and B's second peer_reset
+    another; text mode prints each pair as one 'X reset Y: class (detail)'
+    line."""
+    text = c.extra(["--port", str(c.port)], json=False)
+    cli, srv = c.established()
+    cli.do("linger0")
+    srv.send("recv")
+    cli.do("close")
+    srv.expect("ECONNRESET")
+    first = (c.expect("A", "linger0", None, "ESTABLISHED", "local", cli),
+             c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv))
+    cli2 = c.client()
+    c.connect(cli2, srv)
+    srv.do("send 100")
+    cli2.do("wait_readable 100")
+    srv.send("recv")
+    cli2.do("close")
+    srv.expect("ECONNRESET")
+    second = (c.expect("A", "unread_data", None, "ESTABLISHED", "local", cli2,
+                       evidence={"unread_bytes": 100}),
+              c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv))
+    c.finish([*first, *second], {"A": {"TCPAbortOnData": 1, "TCPAbortOnClose": 1}})
+    check_links(c, [first, second])
+    lines = [raw for raw, _ in text.stop()]
+    def reason(name):      # the detail ends with the kernel's reason where it has one
+        return f" [{name}])" if kernel_at_least(6, 12) else ""
+    want = ["rw_cli reset rw_srv: linger0 (SO_LINGER {1,0} close" + reason("TCP_STATE"),
+            "rw_cli reset rw_srv: unread_data (100 bytes unread" + reason("TCP_ABORT_ON_CLOSE")]
+    mine = [l for l in lines if f":{c.port}" in l]
+    for w in want:
+        if sum(1 for l in mine if w in l) != 1:
+            raise Failure(f"text: expected one line with {w!r} vs", mine)
+    if len(mine) != 2:
+        raise Failure(f"text: expected 2 lines (one per linked pair) vs {len(mine)}", mine)
+
+
+# --------------------------------------------------------------- mixed load
+
+MIX_SEED = 3
+MIX_ITEMS = 200
+MIX_KEEPALIVE = 4
+
+
+def mixed(c):
+    """One namespace pair, a seeded random mix of 200 aborts of five kinds
+    (linger0, unread_data on either side, refused, half_open) plus 4
+    keepalive timeouts running meanwhile: rstwatch must report exactly what
+    the choreography made, and per class exactly the TcpExt deltas.
+
+    B's nft sets drop what must not arrive: `silent` (A ports whose every
+    segment B drops: keepalive) and `lost` (A ports whose active RST, RST|ACK,
+    B drops: half_open; the RST A's stack later sends from no socket answers
+    B's data and so carries no ACK flag: it passes)."""
+    rng = random.Random(MIX_SEED)
+    c.pair.nft("B", f"""
+table inet rwtest {{
+    set silent {{ type inet_service; }}
+    set lost {{ type inet_service; }}
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        tcp dport {c.port} tcp sport @silent drop
+        tcp dport {c.port} tcp sport @lost tcp flags & (rst | ack) == rst | ack drop
+    }}
+}}
+""")
+    want = []
+    made = {"A": {}, "B": {}}
+
+    def count(side, counter):
+        made[side][counter] = made[side].get(counter, 0) + 1
+
+    def nft_add(set_name, port):
+        c.pair.exec("B", "nft", "add", "element", "inet", "rwtest", set_name, f"{{ {port} }}")
+
+    srv = c.server()
+    cli = c.actor("A", "rw_cli")
+    bcli = c.actor("B", "rw_bcli")
+    kas = []
+    for i in range(MIX_KEEPALIVE):
+        ka = c.actor("A", "rw_ka")
+        port = ka.do(f"socket {c.family} {c.addr('A')}")["lport"]
+        ka.do(f"connect {c.addr('B')} {c.port}")
+        srv.do("accept")
+        ka.do("keepalive 1 1 1")
+        nft_add("silent", port)
+        ka.send("recv")
+        kas.append(ka)
+        want.append(expect_ports(c, "A", "timeout", "keepalive", "ESTABLISHED", "local", ka,
+                                 port, c.port))
+        count("A", "TCPAbortOnTimeout")
+
+    kinds = ["linger0", "unread_a", "unread_b", "refused", "half_open"]
+    done = {k: 0 for k in kinds}
+    for _ in range(MIX_ITEMS):
+        kind = rng.choice(kinds)
+        done[kind] += 1
+        if kind == "refused":
+            bport = bcli.do(f"socket {c.family} {c.addr('B')}")["lport"]
+            bcli.send(f"connect {c.addr('A')} {c.port}")
+            bcli.expect("ECONNREFUSED")
+            want += [expect_ports(c, "A", "refused", None, None, "reply", None, c.port, bport),
+                     expect_ports(c, "B", "peer_reset", None, "SYN_SENT", "peer", bcli,
+                                  bport, c.port)]
+            continue
+        port = cli.do(f"socket {c.family} {c.addr('A')}")["lport"]
+        cli.do(f"connect {c.addr('B')} {c.port}")
+        srv.do("accept")
+        a = lambda *k, **kw: expect_ports(c, "A", *k, port, c.port, **kw)
+        b = lambda *k, **kw: expect_ports(c, "B", *k, c.port, port, **kw)
+        if kind == "linger0":
+            cli.do("linger0")
+            srv.send("recv")
+            cli.do("close")
+            srv.expect("ECONNRESET")
+            want += [a("linger0", None, "ESTABLISHED", "local", cli),
+                     b("peer_reset", None, "ESTABLISHED", "peer", srv)]
+            count("A", "TCPAbortOnData")
+        elif kind == "unread_a":
+            srv.do("send 100")
+            cli.do("wait_readable 100")
+            srv.send("recv")
+            cli.do("close")
+            srv.expect("ECONNRESET")
+            want += [a("unread_data", None, "ESTABLISHED", "local", cli),
+                     b("peer_reset", None, "ESTABLISHED", "peer", srv)]
+            count("A", "TCPAbortOnClose")
+        elif kind == "unread_b":
+            cli.do("send 50")
+            srv.do("wait_readable 50")
+            cli.send("recv")
+            srv.do("close")
+            cli.expect("ECONNRESET")
+            want += [b("unread_data", None, "ESTABLISHED", "local", srv),
+                     a("peer_reset", None, "ESTABLISHED", "peer", cli)]
+            count("B", "TCPAbortOnClose")
+        else:   # half_open: A's linger-0 RST is lost, B's data meets no socket in A
+            nft_add("lost", port)
+            cli.do("linger0")
+            cli.do("close")
+            srv.do("send 10")
+            srv.send("recv")
+            srv.expect("ECONNRESET")
+            want += [a("linger0", None, "ESTABLISHED", "local", cli),
+                     a("half_open", None, None, "reply", None),
+                     b("peer_reset", None, "ESTABLISHED", "peer", srv)]
+            count("A", "TCPAbortOnData")
+    for ka in kas:
+        ka.expect("ETIMEDOUT", timeout=15)
+    c.report.append(f"mix (seed {MIX_SEED}): {done} + {MIX_KEEPALIVE} keepalive timeouts")
+    c.finish(want, made)
+
 
 SCENARIOS = [peer_reset_close_wait, peer_reset_fin_wait1, peer_reset_fin_wait2,
              peer_reset_closing, peer_reset_last_ack, peer_reset_time_wait,
              time_wait_killed_ss, time_wait_reused, time_wait_reused_syn, time_wait_overflow,
-             time_wait_expired]
+             close_wait, port_pressure, linked, mixed, time_wait_expired]
