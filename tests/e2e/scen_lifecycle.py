@@ -524,19 +524,27 @@ def mixed(c):
     keepalive timeouts running meanwhile: rstwatch must report exactly what
     the choreography made, and per class exactly the TcpExt deltas.
 
-    B's nft sets drop what must not arrive: `silent` (A ports whose every
-    segment B drops: keepalive) and `lost` (A ports whose active RST, RST|ACK,
-    B drops: half_open; the RST A's stack later sends from no socket answers
-    B's data and so carries no ACK flag: it passes)."""
+    B's nft drops what must not arrive, by A's source address: everything
+    from A's .3 (keepalive) and the active RST (RST|ACK) from A's .4
+    (half_open; the RST A's stack later sends from no socket answers B's
+    data and so carries no ACK flag: it passes)."""
     rng = random.Random(MIX_SEED)
+    # A's extra addresses: .3 (keepalive: B drops all from it once they are
+    # connected), .4
+    # (half_open: B drops its RST|ACK).  Matching addresses, not ports: an
+    # ephemeral port is soon reused by another item.
+    quiet = {k: c.addr("A").replace("::1", f"::{k}") if c.family == "ipv6"
+             else c.addr("A").rsplit(".", 1)[0] + f".{k}" for k in (3, 4)}
+    ip = "ip" if c.family == "ipv4" else "ip6"
+    plen = "/24" if c.family == "ipv4" else "/64"
+    for a in quiet.values():
+        c.pair.exec("A", "ip", "addr", "add", a + plen, "dev", "eth0",
+                    *(["nodad"] if c.family == "ipv6" else []))
     c.pair.nft("B", f"""
 table inet rwtest {{
-    set silent {{ type inet_service; }}
-    set lost {{ type inet_service; }}
     chain input {{
         type filter hook input priority 0; policy accept;
-        tcp dport {c.port} tcp sport @silent drop
-        tcp dport {c.port} tcp sport @lost tcp flags & (rst | ack) == rst | ack drop
+        {ip} saddr {quiet[4]} tcp dport {c.port} tcp flags & (rst | ack) == rst | ack drop
     }}
 }}
 """)
@@ -546,8 +554,9 @@ table inet rwtest {{
     def count(side, counter):
         made[side][counter] = made[side].get(counter, 0) + 1
 
-    def nft_add(set_name, port):
-        c.pair.exec("B", "nft", "add", "element", "inet", "rwtest", set_name, f"{{ {port} }}")
+    def at(e, addr):        # the A end's address is `addr`
+        e.addrs["laddr" if e.side == "A" else "raddr"] = addr
+        return e
 
     srv = c.server()
     cli = c.actor("A", "rw_cli")
@@ -555,16 +564,19 @@ table inet rwtest {{
     kas = []
     for i in range(MIX_KEEPALIVE):
         ka = c.actor("A", "rw_ka")
-        port = ka.do(f"socket {c.family} {c.addr('A')}")["lport"]
+        port = ka.do(f"socket {c.family} {quiet[3]}")["lport"]
         ka.do(f"connect {c.addr('B')} {c.port}")
         srv.do("accept")
         ka.do("keepalive 1 1 1")
-        nft_add("silent", port)
-        ka.send("recv")
         kas.append(ka)
-        want.append(expect_ports(c, "A", "timeout", "keepalive", "ESTABLISHED", "local", ka,
-                                 port, c.port))
+        want.append(at(expect_ports(c, "A", "timeout", "keepalive", "ESTABLISHED", "local", ka,
+                                    port, c.port), quiet[3]))
         count("A", "TCPAbortOnTimeout")
+    # now that their handshakes are done, B hears nothing more from .3
+    c.pair.exec("B", "nft", "add", "rule", "inet", "rwtest", "input", ip, "saddr", quiet[3],
+                "tcp", "dport", str(c.port), "drop")
+    for ka in kas:
+        ka.send("recv")
 
     kinds = ["linger0", "unread_a", "unread_b", "refused", "half_open"]
     done = {k: 0 for k in kinds}
@@ -579,11 +591,12 @@ table inet rwtest {{
                      expect_ports(c, "B", "peer_reset", None, "SYN_SENT", "peer", bcli,
                                   bport, c.port)]
             continue
-        port = cli.do(f"socket {c.family} {c.addr('A')}")["lport"]
+        laddr = quiet[4] if kind == "half_open" else c.addr("A")
+        port = cli.do(f"socket {c.family} {laddr}")["lport"]
         cli.do(f"connect {c.addr('B')} {c.port}")
         srv.do("accept")
-        a = lambda *k, **kw: expect_ports(c, "A", *k, port, c.port, **kw)
-        b = lambda *k, **kw: expect_ports(c, "B", *k, c.port, port, **kw)
+        a = lambda *k, **kw: at(expect_ports(c, "A", *k, port, c.port, **kw), laddr)
+        b = lambda *k, **kw: at(expect_ports(c, "B", *k, c.port, port, **kw), laddr)
         if kind == "linger0":
             cli.do("linger0")
             srv.send("recv")
@@ -611,7 +624,6 @@ table inet rwtest {{
                      a("peer_reset", None, "ESTABLISHED", "peer", cli)]
             count("B", "TCPAbortOnClose")
         else:   # half_open: A's linger-0 RST is lost, B's data meets no socket in A
-            nft_add("lost", port)
             cli.do("linger0")
             cli.do("close")
             srv.do("send 10")
