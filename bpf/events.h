@@ -51,10 +51,12 @@ enum rw_rec_type {
 
 /* rw_record.xflags */
 #define RW_XF_SOFTIRQ	(1u << 0)	/* fired while serving a softirq (packet input) */
-#define RW_XF_UNHASHED	(1u << 1)	/* SET_STATE: the socket had left the lookup hash */
+#define RW_XF_UNHASHED	(1u << 1)	/* TW_CANCEL/EXPIRE: the socket had left the lookup hash */
 #define RW_XF_SUBSTATE	(1u << 2)	/* tw_substate is valid (time-wait socket) */
 #define RW_XF_PORTS	(1u << 3)	/* port_lo/port_hi hold the netns's ephemeral range */
 #define RW_XF_CONTEXT	(1u << 4)	/* RW_XF_SOFTIRQ is known (else: cannot tell) */
+#define RW_XF_TW_KNOWN	(1u << 5)	/* SET_STATE into CLOSE: time-wait timers are traced */
+#define RW_XF_TW_ARMED	(1u << 6)	/* ... and one was armed for this 4-tuple just before */
 
 #define RW_REASON_NONE 0xffff	/* the kernel gave no reason (pre-6.10 tcp_send_reset) */
 

@@ -52,6 +52,7 @@ const volatile __u16 filter_family = 0;	/* AF_INET or AF_INET6 */
 const volatile __u32 filter_netns = 0;	/* netns inode */
 const volatile __u8 filter_tree = 0;	/* only owners in the proc_tree map (-- CMD) */
 const volatile __u64 wakeup_bytes = 1 << 20;	/* force a wakeup past this fill level */
+const volatile __u8 tw_tracking = 0;	/* the time-wait timer programs are loaded */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -125,6 +126,16 @@ struct {
 	__type(key, struct rw_tuple);
 	__type(value, struct rw_owner);
 } tw_owners SEC(".maps");
+
+/* 4-tuples whose time-wait socket tcp_time_wait() has just armed, before its
+ * tcp_done(): a FIN_WAIT2/CLOSING -> CLOSE without one overflowed
+ * tcp_max_tw_buckets.  The CLOSE consumes the entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rw_tuple);
+	__type(value, __u8);
+} tw_armed SEC(".maps");
 
 /* Owner of each listening port: accepted children inherit it until a later
  * process-context moment (accept, recvmsg) names the real owner. */
@@ -483,19 +494,20 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		return 0;
 	tuple_from_sk(&t, sk, newstate);
 	/* tcp_time_wait() -> tcp_done(): the connection lives on as a time-wait
-	 * socket with the same tuple; carry the owner over to it.  The time-wait
-	 * socket took the full socket's place in the lookup hash before
-	 * tcp_done(), whose CLOSE unhashes it only after this tracepoint: a
-	 * socket still hashed here got no time-wait socket (tcp_max_tw_buckets,
-	 * or a path that resets instead). */
+	 * socket with the same tuple; carry the owner over to it.  Its timer was
+	 * armed just before (tw_armed); without it the socket got no time-wait
+	 * socket (tcp_max_tw_buckets, or a path that resets instead). */
 	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
 		struct rw_extra x = { .xflags = RW_XF_PORTS };
 
 		if (o)
 			owner_put(&tw_owners, &t, o, BPF_ANY);
-		if (!BPF_CORE_READ(sk, __sk_common.skc_nulls_node.pprev))
-			x.xflags |= RW_XF_UNHASHED;
+		if (tw_tracking) {
+			x.xflags |= RW_XF_TW_KNOWN;
+			if (!bpf_map_delete_elem(&tw_armed, &t))
+				x.xflags |= RW_XF_TW_ARMED;
+		}
 		rw_local_ports(sk, &x.port_lo, &x.port_hi);
 		return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
 			    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, &x);
@@ -620,7 +632,11 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 	tuple_from_sk(&t, tw, TCP_TIME_WAIT);
 	x.xflags = RW_XF_SUBSTATE;
 	x.tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)tw, tw_substate);
-	if (type != RW_REC_TW_ARM) {
+	if (type == RW_REC_TW_ARM) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&tw_armed, &t, &one, BPF_ANY);
+	} else {
 		/* connect() unhashes a time-wait socket it takes over before the
 		 * cancel; a kill unhashes it after */
 		x.xflags |= RW_XF_PORTS | rw_context();

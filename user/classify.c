@@ -35,9 +35,10 @@
  *               tcp_disconnect() and the linger2 abort make the same
  *               transition but send an RST right after, so the verdict waits
  *               (RW_PENDING_NS at most) for that RST before it is emitted.
- *               The time-wait socket replaced the full one in the lookup hash
- *               before that CLOSE; a socket still hashed there got none:
- *               time_wait_overflow (inet_twsk_alloc() over tcp_max_tw_buckets).
+ *               The time-wait socket's timer is armed before that CLOSE; when
+ *               the timers are traced and none was armed for the 4-tuple,
+ *               it got none: time_wait_overflow (inet_twsk_alloc() over
+ *               tcp_max_tw_buckets).
  *  tw end       the time-wait socket's timer: it fires (expired), or it is
  *               cancelled.  A cancel is followed at once by a start when the
  *               period restarts (a FIN, a retransmission), so a cancel waits
@@ -656,7 +657,7 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const struct rw_event *ev)
 {
 	bool fin = ev->flags & RW_EVF_FIN_RCVD;
-	bool overflow = (ev->flags & RW_EVF_HASH_KNOWN) && (ev->flags & RW_EVF_HASHED);
+	bool overflow = ev->flags & RW_EVF_NO_TW;
 	struct rw_verdict v;
 
 	verdict_init(&v, ev, overflow ? RW_CL_TIME_WAIT_OVERFLOW : RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
@@ -682,8 +683,8 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 		return;
 	conn = conn_get(c, ev, &fresh);
 	conn->closed_from = ev->oldstate;
-	if (conn->decided)
-		return;
+	if (conn->decided || conn->peer_reset)
+		return;		/* the reset explains this CLOSE */
 	/* the CLOSE's own sk_err, else one reported just before it */
 	err = ev->sk_err;
 	soft = ev->sk_err_soft;
@@ -745,8 +746,12 @@ static void on_error(struct rw_classifier *c, const struct rw_event *ev)
 		conn->err_time = ev->time_ns;
 		return;
 	}
+	/* tcp_disconnect() zeroed inet_dport first: its RST decided already, or
+	 * none was due (a TCP_REPAIR close) */
+	if (ev->rport == 0)
+		return;
 	conn = rw_conntab_get(c->tab, ev->sk);
-	if (conn && !conn->decided && conn->closed_from != RW_ST_UNKNOWN)
+	if (conn && !conn->decided && !conn->peer_reset && conn->closed_from != RW_ST_UNKNOWN)
 		close_with_error(c, conn, ev, conn->closed_from, ev->sk_err, ev->sk_err_soft);
 }
 

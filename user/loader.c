@@ -145,6 +145,7 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	}
 	bpf_program__set_autoload(skel->progs.on_accept_exit, optional & OPT_ACCEPT);
 	bpf_program__set_autoload(skel->progs.seed_owners, optional & OPT_SEED);
+	skel->rodata->tw_tracking = !!(optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_start, optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_cancel, optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_expire, optional & OPT_TW);
