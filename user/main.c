@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,11 @@
 #define FORBIDDEN_SHOWN 32	/* forbidden verdicts repeated on stderr at exit */
 #define DRAIN_MS 100		/* bound on how long a record waits in the ring buffer */
 #define CONN_CAPACITY 65536	/* connections the classifier tracks at once */
+/* After SIGINT/SIGTERM with -- CMD: pass the signal on at once (or, for a
+ * Ctrl-C the terminal has already delivered to CMD, after FORWARD_MS), then
+ * SIGKILL CMD at KILL_MS, so rstwatch is gone within 2 s whatever CMD does. */
+#define FORWARD_MS 300
+#define KILL_MS 1500
 
 struct options {
 	bool json;
@@ -411,6 +417,21 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The reader of standard output went away (`rstwatch | head -1`): a pipe's
+ * write end polls POLLERR once its read end is closed, a socket's POLLHUP.
+ * Checked every drain interval, so rstwatch exits promptly even when it has
+ * nothing to write (an EPIPE would tell only at the next write).
+ */
+static bool stdout_gone(const struct run *r)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO };
+
+	if (r->out != stdout && r->trace != stdout)
+		return false;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 static void flush_out(struct run *r)
 {
 	if (r->out && fflush(r->out) == EOF && errno == EPIPE)
@@ -634,6 +655,49 @@ static int exit_code(int status)
 	return 1;
 }
 
+/* Ctrl-C from the terminal went to CMD too: it is in our foreground group. */
+static bool cmd_got_it(int sig)
+{
+	pid_t fg = tcgetpgrp(STDIN_FILENO);
+
+	if (fg < 0)
+		fg = tcgetpgrp(STDERR_FILENO);
+	return sig == SIGINT && fg == getpgrp();
+}
+
+/*
+ * rstwatch was told to stop while CMD runs: pass the signal on (SIGINT stays
+ * SIGINT, anything else becomes SIGTERM), then SIGKILL CMD if it is still
+ * there KILL_MS later.  Its status, whatever ended it, is rstwatch's.
+ */
+static void stop_child(pid_t child, uint64_t *since, bool *forwarded)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), ms;
+
+	if (!*since)
+		*since = now;
+	ms = (now - *since) / 1000000;
+	if (!*forwarded && (ms >= FORWARD_MS || !cmd_got_it(stop))) {
+		kill(child, stop == SIGINT ? SIGINT : SIGTERM);
+		*forwarded = true;
+	}
+	if (ms >= KILL_MS)
+		kill(child, SIGKILL);
+}
+
+/* rstwatch ends before CMD (an error, stdout gone): SIGTERM, SIGKILL if it lingers. */
+static void reap(pid_t child)
+{
+	kill(child, SIGTERM);
+	for (int i = 0; i < KILL_MS / 10; i++) {
+		if (waitpid(child, NULL, WNOHANG) == child)
+			return;
+		usleep(10000);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
 static int run_replay(const struct options *o)
 {
 	struct run r = { 0 };
@@ -694,12 +758,14 @@ static int run_live(const struct options *o)
 	uint64_t start_ns;
 	pid_t child = 0;
 	int rc = 0, status, forbidden;
+	uint64_t stopping = 0;	/* when a stop signal arrived, with -- CMD */
 	bool forwarded = false;
 	char err[256];
 
 	/* no SA_RESTART: a signal must interrupt the poll */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a hangup stops like SIGTERM: verdicts flushed */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (run_setup(&r, o))
@@ -737,17 +803,14 @@ static int run_live(const struct options *o)
 
 	while (!r.out_broken && !trace_failed(&r)) {
 		if (child > 0) {
-			/* the command's end ends the run; a signal goes on to it
-			 * (Ctrl-C from a terminal has reached it already) */
+			/* the command's end ends the run */
 			if (waitpid(child, &status, WNOHANG) == child) {
 				rc = exit_code(status);
 				child = 0;
 				break;
 			}
-			if (stop == SIGTERM && !forwarded) {
-				kill(child, SIGTERM);
-				forwarded = true;
-			}
+			if (stop)
+				stop_child(child, &stopping, &forwarded);
 		} else if (stop) {
 			break;
 		}
@@ -760,6 +823,8 @@ static int run_live(const struct options *o)
 		}
 		handle_tick(&r, clock_ns(CLOCK_REALTIME));
 		flush_out(&r);
+		if (stdout_gone(&r))
+			r.out_broken = true;
 	}
 	rw_tracer_counters(t, &k);
 	r.recorded.produced = k.produced;
@@ -772,10 +837,8 @@ static int run_live(const struct options *o)
 	if (forbidden)
 		rc = forbidden;
 cleanup:
-	if (child > 0) {
-		kill(child, SIGTERM);
-		waitpid(child, NULL, 0);
-	}
+	if (child > 0)
+		reap(child);
 	rw_tracer_close(t);
 	rw_classifier_free(r.cls);
 	rw_cgroup_free();

@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""rstwatch hardening tests: signals, pipes, privilege, hostile input.
+
+usage: python3 tests/e2e/hardening.py [-k SUBSTRING] [--rstwatch PATH] [-v]
+
+Each test runs the real ./rstwatch against the real kernel (root) and checks
+one promise of the daemon: it stops cleanly on a signal, leaves no BPF object
+behind, notices when its reader goes away, rejects bad command lines with one
+line, and so on.  Traffic comes from a namespace pair (netns.NsPair) and a
+port unique to the test, as in run.py.  Prints `PASS name` or `FAIL name:
+what, expected vs seen` per test, then `N passed, M failed`; never skips.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+
+from netns import NetnsError, NsPair  # noqa: E402
+from tracer import Rstwatch, TracerError  # noqa: E402
+
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+READY = "rstwatch: tracing"
+
+
+class Failure(Exception):
+    def __init__(self, msg, details=()):
+        super().__init__(msg)
+        self.details = list(details)
+
+
+# Connects to B:PORT, where nothing listens, every GAP seconds until killed:
+# each attempt gives B a `refused` and A a `peer_reset` verdict.
+CHURN = r"""
+import socket, sys, time
+addr, port, gap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+n = 0
+while True:
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.connect((addr, port))
+    except ConnectionRefusedError:
+        n += 1
+    s.close()
+    if n == 1:
+        print("first", flush=True)
+    time.sleep(gap)
+"""
+
+
+class Ctx:
+    """One test: a namespace pair, a port, the processes it started."""
+
+    def __init__(self, opts, n, port):
+        self.opts, self.n, self.port = opts, n, port
+        self.pair = NsPair(n)
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="rstwatch-hard-")
+        os.chmod(self.tmp, 0o755)
+
+    def begin(self):
+        if os.geteuid() != 0:
+            raise Failure(f"not root (euid {os.geteuid()}): these tests need root")
+        self.pair.setup()
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        subprocess.run(["rm", "-rf", self.tmp])
+        return self.pair.teardown()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def popen(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def rw(self, *args):
+        return [self.opts.rstwatch, *args]
+
+    def churn(self, gap=0.002, port=None):
+        """Refused connections A -> B:port every gap seconds; returns once the
+        first one was refused."""
+        p = self.popen(["ip", "netns", "exec", self.pair.names["A"], "python3", "-c", CHURN,
+                        self.pair.addr("B", "ipv4"), str(port or self.port), str(gap)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.stdout.readline().strip() != "first":
+            raise Failure("churn: no connection refused", p.stderr.read().splitlines())
+        return p
+
+    def refuse_once(self, port=None):
+        """One refused connection A -> B:port: two verdicts."""
+        self.pair.exec("A", "python3", "-c",
+                       "import socket,sys\ns=socket.socket()\ntry: s.connect((sys.argv[1], int(sys.argv[2])))\n"
+                       "except ConnectionRefusedError: pass\nelse: sys.exit('connected')",
+                       self.pair.addr("B", "ipv4"), str(port or self.port))
+
+    def tracer(self, args, json=True):
+        t = Rstwatch(self.opts.rstwatch, args, json=json)
+        t.start(timeout=20)
+        self.procs.append(t.proc)
+        return t
+
+
+def wait_ready(proc, timeout=20):
+    """Read proc's stderr (a text pipe) up to the ready line; returns the lines."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise Failure(f"rstwatch exited ({proc.wait()}) before '{READY}'", lines)
+        lines.append(line.rstrip("\n"))
+        if line.startswith(READY):
+            return lines
+    raise Failure(f"no '{READY}' within {timeout}s", lines)
+
+
+def bpf_ids(pid):
+    """{'prog': {...}, 'map': {...}, 'link': {...}}: the BPF objects whose file
+    descriptors process pid holds (from /proc/PID/fdinfo)."""
+    ids = {"prog": set(), "map": set(), "link": set()}
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            text = open(os.path.join(d, fd)).read()
+        except OSError:
+            continue
+        for kind in ids:
+            m = re.search(rf"^{kind}_id:\s+(\d+)$", text, re.M)
+            if m:
+                ids[kind].add(int(m.group(1)))
+    return ids
+
+
+def bpf_alive():
+    """The ids of every BPF program, map and link in the kernel now."""
+    out = {}
+    for kind in ("prog", "map", "link"):
+        p = subprocess.run(["bpftool", "-j", kind, "list"], capture_output=True, text=True,
+                           timeout=30)
+        if p.returncode != 0:
+            raise Failure(f"bpftool {kind} list failed: {p.stderr.strip()}")
+        out[kind] = {o["id"] for o in json.loads(p.stdout or "[]")}
+    return out
+
+
+def check_released(ids, timeout=2.0):
+    """None of ids may remain (maps are freed shortly after the last reference)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = bpf_alive()
+        left = {k: sorted(ids[k] & alive[k]) for k in ids if ids[k] & alive[k]}
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise Failure(f"BPF objects left behind {timeout}s after exit: expected none vs "
+                          f"seen {left}")
+        time.sleep(0.1)
+
+
+def check_ids_found(ids):
+    n = {k: len(v) for k, v in ids.items()}
+    if not (n["prog"] >= 5 and n["map"] >= 5 and n["link"] >= 5):
+        raise Failure(f"expected rstwatch to hold >= 5 programs, maps, links vs seen {n}")
+
+
+def json_lines(raw, what):
+    """Every line of raw (bytes) is a complete JSON object; returns them."""
+    if raw and not raw.endswith(b"\n"):
+        raise Failure(f"{what}: the last line is cut: {raw[-120:]!r}")
+    objs = []
+    for n, line in enumerate(raw.split(b"\n")[:-1], 1):
+        try:
+            objs.append(json.loads(line))
+        except ValueError:
+            raise Failure(f"{what}: line {n} is not JSON: {line[:200]!r}") from None
+    return objs
+
+
+# ------------------------------------------------------------------- tests
+
+def stop_mid_stream(c, sig):
+    """A signal in the middle of a stream of verdicts: exit 0 within 2 s, every
+    verdict decoded so far written (the replay of the -w trace it recorded
+    prints exactly the same lines), the last line complete, and none of its
+    BPF programs, maps or links left in the kernel."""
+    trace = c.path("t.rwt")
+    p = c.popen(c.rw("-j", "--port", str(c.port), "-w", trace), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+    stderr = []
+    deadline = time.monotonic() + 20
+    while not any(l.startswith(READY.encode()) for l in stderr):
+        line = p.stderr.readline()
+        if not line or time.monotonic() > deadline:
+            raise Failure("rstwatch did not start", [l.decode(errors="replace") for l in stderr])
+        stderr.append(line.rstrip(b"\n"))
+    ids = bpf_ids(p.pid)
+    check_ids_found(ids)
+    churn = c.churn(gap=0.001)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    p.send_signal(sig)
+    try:
+        out, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{signal.Signals(sig).name}: rstwatch still running 10 s later") from None
+    took = time.monotonic() - t0
+    churn.kill()
+    errlines = [l.decode(errors="replace") for l in stderr + err.splitlines()]
+    if p.returncode != 0 or took > 2.0:
+        raise Failure(f"{signal.Signals(sig).name}: expected exit 0 within 2 s vs exit "
+                      f"{p.returncode} after {took:.2f}s", errlines)
+    live = json_lines(out, "live output")
+    mine = [o for o in live if c.port in (o.get("lport"), o.get("rport"))]
+    if len(mine) < 20:
+        raise Failure(f"expected a stream (>= 20 verdicts on port {c.port}) vs {len(mine)}", errlines)
+    rep = subprocess.run(c.rw("-j", "-r", trace), capture_output=True, timeout=60)
+    if rep.returncode != 0:
+        raise Failure(f"replay exited {rep.returncode}", rep.stderr.decode().splitlines())
+    if rep.stdout != out:
+        a, b = out.split(b"\n"), rep.stdout.split(b"\n")
+        raise Failure(f"live output is not what its own trace replays to: {len(a) - 1} vs "
+                      f"{len(b) - 1} lines (verdicts not flushed at exit?)",
+                      [f"live last: {a[-2][:200]!r}", f"replay last: {b[-2][:200]!r}"] + errlines)
+    check_released(ids)
+    c.note = f"{len(mine)} verdicts, exit in {took:.2f}s"
+
+
+def sigint_mid_stream(c):
+    stop_mid_stream(c, signal.SIGINT)
+
+
+def sigterm_mid_stream(c):
+    stop_mid_stream(c, signal.SIGTERM)
+
+
+def sigint_with_cmd(c):
+    """rstwatch -- CMD, SIGINT to rstwatch alone (not from a terminal, so CMD
+    did not get it): CMD gets it passed on, rstwatch exits within 2 s with
+    CMD's status (130, killed by SIGINT) and releases its BPF objects.  CMD
+    here ignores SIGINT and SIGTERM, so only the SIGKILL at 1.5 s ends it."""
+    for name, cmd, want in (("sleep", ["sleep", "30"], 130),
+                            ("stubborn", ["sh", "-c", "trap '' INT TERM; sleep 30 & wait; sleep 30"],
+                             137)):
+        # CMD's orphans keep inherited pipes open: CMD's output goes elsewhere
+        wrap = ["sh", "-c", 'exec "$@" >/dev/null 2>&1 </dev/null', "sh", *cmd]
+        p = c.popen(c.rw("-j", "--port", str(c.port), "--", *wrap), stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+        err = wait_ready(p)
+        ids = bpf_ids(p.pid)
+        check_ids_found(ids)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"{name}: rstwatch -- CMD still running 10 s after SIGINT") from None
+        took = time.monotonic() - t0
+        err += p.stderr.read().splitlines()
+        if p.returncode != want or took > 2.0:
+            raise Failure(f"{name}: expected exit {want} within 2 s of SIGINT vs exit "
+                          f"{p.returncode} after {took:.2f}s", err)
+        check_released(ids)
+
+
+def sigkill(c):
+    """SIGKILL leaves nothing attached or pinned (rstwatch pins nothing: its
+    objects live only as long as its file descriptors), and a new instance
+    starts at once and traces."""
+    before = set(os.listdir("/sys/fs/bpf")) if os.path.isdir("/sys/fs/bpf") else set()
+    t = c.tracer(["--port", str(c.port)])
+    ids = bpf_ids(t.proc.pid)
+    check_ids_found(ids)
+    t.proc.kill()
+    t.proc.wait(timeout=5)
+    check_released(ids, timeout=2.0)
+    after = set(os.listdir("/sys/fs/bpf")) if os.path.isdir("/sys/fs/bpf") else set()
+    if after - before:
+        raise Failure(f"new entries in /sys/fs/bpf: {sorted(after - before)}")
+    t0 = time.monotonic()
+    t2 = c.tracer(["--port", str(c.port)])
+    took = time.monotonic() - t0
+    c.refuse_once()
+    if not t2.wait_for(lambda o: o.get("class") == "refused" and o.get("lport") == c.port, 1, 5):
+        raise Failure("restarted instance: expected a refused verdict vs none", t2.stderr)
+    t2.stop()
+    c.note = f"restart ready in {took:.2f}s"
+
+
+def head_1(c):
+    """`rstwatch -j | head -1`: once head has its line and exits, rstwatch
+    exits promptly (it has nothing more to write, so no EPIPE would tell it),
+    with status 0 and nothing on stderr but its start line."""
+    p = c.popen(["bash", "-o", "pipefail", "-c", f"'{c.opts.rstwatch}' -j --port {c.port} | head -1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = wait_ready(p)
+    c.refuse_once()      # two verdicts: head takes the first and exits
+    first = p.stdout.readline()
+    t0 = time.monotonic()
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise Failure("rstwatch still running 10 s after head -1 exited") from None
+    took = time.monotonic() - t0
+    err += p.stderr.read().splitlines()
+    obj = json.loads(first)
+    if obj.get("lport") != c.port and obj.get("rport") != c.port:
+        raise Failure(f"head got an unrelated line: {first!r}")
+    if p.returncode != 0 or took > 1.0:
+        raise Failure(f"expected exit 0 within 1 s of head's exit vs {p.returncode} after "
+                      f"{took:.2f}s", err)
+    if [l for l in err if not l.startswith(READY)]:
+        raise Failure(f"expected a quiet exit vs stderr {err}")
+    c.note = f"exit {took:.2f}s after head"
+
+
+BAD_ARGS = [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["-x"], "unknown option '-x'"),
+    (["-jx"], "unknown option '-x'"),
+    (["--port", "0"], "'0' is not a port"),
+    (["--port", "65536"], "'65536' is not a port"),
+    (["--port", "http"], "'http' is not a port"),
+    (["--port"], "needs an argument"),
+    (["-p", "abc"], "'abc' is not a process id"),
+    (["-p", "12x"], "'12x' is not a process id"),
+    (["-p", "-5"], "'-5' is not a process id"),
+    (["--fail-on", "nosuch", "--", "true"], "unknown class 'nosuch'"),
+    (["--fail-on", "linger0,bogus", "--", "true"], "unknown class 'bogus'"),
+    (["-b", "3"], "not a power of two"),
+    (["-i", "0"], "'0' is not a number of seconds"),
+    (["-4", "-6"], "-4 and -6 exclude each other"),
+    (["--netns", "/nonexistent"], "/nonexistent"),
+    (["-r", "/nonexistent"], "/nonexistent"),
+]
+
+
+def bad_command_lines(c):
+    """Each bad command line: exit 2, nothing on stdout, exactly one line on
+    stderr, starting 'rstwatch: ' and naming the problem; never a crash."""
+    problems = []
+    for args, want in BAD_ARGS:
+        p = subprocess.run(c.rw(*args), capture_output=True, text=True, timeout=10)
+        lines = p.stderr.splitlines()
+        if (p.returncode != 2 or p.stdout or len(lines) != 1 or not lines[0].startswith("rstwatch: ")
+                or want not in lines[0]):
+            problems.append(f"{' '.join(args)}: expected exit 2 and one line with {want!r} vs exit "
+                            f"{p.returncode}, stdout {p.stdout[:80]!r}, stderr {lines}")
+    if problems:
+        raise Failure(problems[0], problems[1:])
+    c.note = f"{len(BAD_ARGS)} command lines"
+
+
+TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
+         bad_command_lines]
+
+
+def run_one(opts, i, fn):
+    port = 32000 + (os.getpid() % 100) * 30 + i    # apart from run.py's 20000-31999
+    c = Ctx(opts, 200 + i, port)
+    c.note = ""
+    failure = None
+    t = time.monotonic()
+    try:
+        c.begin()
+        fn(c)
+    except Failure as e:
+        failure = (str(e), e.details)
+    except (NetnsError, TracerError) as e:
+        failure = (str(e), getattr(e, "stderr", []))
+    except Exception as e:
+        failure = (f"{type(e).__name__}: {e}", traceback.format_exc().splitlines())
+    finally:
+        try:
+            errors = c.cleanup()
+        except Exception as e:
+            errors = [f"{type(e).__name__}: {e}"]
+        if errors and failure is None:
+            failure = ("teardown: " + "; ".join(errors), [])
+    took = time.monotonic() - t
+    if failure is None:
+        print(f"PASS {fn.__name__}" + (f"  ({took:.1f}s; {c.note})" if opts.verbose else ""))
+    else:
+        print(f"FAIL {fn.__name__}: {failure[0]}")
+        for line in failure[1]:
+            print("    " + str(line))
+    sys.stdout.flush()
+    return failure is None
+
+
+def main():
+    ap = argparse.ArgumentParser(description="rstwatch hardening tests (root, real kernel)")
+    ap.add_argument("-k", metavar="SUBSTRING", help="run only tests whose name contains it")
+    ap.add_argument("--rstwatch", default=os.path.join(REPO, "rstwatch"))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    opts = ap.parse_args()
+    opts.rstwatch = os.path.abspath(opts.rstwatch)
+    passed = failed = 0
+    for i, fn in enumerate(TESTS):
+        if opts.k and opts.k not in fn.__name__:
+            continue
+        if run_one(opts, i, fn):
+            passed += 1
+        else:
+            failed += 1
+    print(f"hardening: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
