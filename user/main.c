@@ -47,6 +47,7 @@ struct options {
 	bool verbose;
 	const char *write_path;	/* -w: record the event stream */
 	const char *read_path;	/* -r: replay a recorded stream */
+	const char *out_path;	/* -o: verdicts to this file, reopened on SIGHUP */
 	bool count;		/* -c: summary at exit */
 	char **cmd;		/* -- CMD ARGS: run it, trace its process tree */
 	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
@@ -72,11 +73,17 @@ struct run {
 	bool out_broken;	/* stdout's reader went away */
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reopen;
 
 static void on_signal(int sig)
 {
 	stop = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen = 1;
 }
 
 static void usage(FILE *f)
@@ -90,6 +97,8 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  -j, --json            JSON Lines, one object per verdict (default: aligned text)\n"
+"  -o, --output FILE     write verdicts to FILE (appended) instead of stdout;\n"
+"                        SIGHUP reopens it (for logrotate)\n"
 "  -w FILE               also record the decoded event stream to FILE (- for\n"
 "                        stdout, which then carries only the trace)\n"
 "  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
@@ -204,6 +213,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "write", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "count", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "read", required_argument, NULL, 'r' },
@@ -219,7 +229,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->load.ringbuf_bytes = 8u << 20;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:o:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -243,6 +253,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'w':
 			o->write_path = optarg;
+			break;
+		case 'o':
+			o->out_path = optarg;
 			break;
 		case 'r':
 			o->read_path = optarg;
@@ -462,15 +475,59 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
 }
 
-/* Verdict sink and classifier, common to both modes. */
+static FILE *open_out(const char *path)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		fprintf(stderr, "rstwatch: -o %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+/*
+ * SIGHUP with -o: logrotate has moved the file away; continue in a new one
+ * at the same path.  If that cannot be opened, keep writing to the old one
+ * (a moved file still works) and say so.
+ */
+static void reopen_out(struct run *r)
+{
+	FILE *f;
+
+	reopen = 0;
+	if (!r->opt->out_path || !r->out)
+		return;
+	f = open_out(r->opt->out_path);
+	if (!f)
+		return;
+	fflush(r->out);
+	fclose(r->out);
+	r->out = f;
+	if (!r->opt->json && !r->opt->events)
+		rw_text_header(r->out);
+}
+
+static void close_out(struct run *r)
+{
+	if (r->out && r->out != stdout)
+		fclose(r->out);
+	r->out = NULL;
+}
+
+/* Verdict sink and classifier, common to both modes.  Returns 0, or the
+ * exit status: EXIT_USAGE if -o FILE cannot be opened. */
 static int run_setup(struct run *r, const struct options *o)
 {
 	r->opt = o;
 	r->out = stdout;
+	if (o->out_path) {
+		r->out = open_out(o->out_path);
+		if (!r->out)
+			return EXIT_USAGE;
+	}
 	r->cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, r);
 	if (!r->cls) {
 		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -533,7 +590,7 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	r->trace = open_trace(path, true);
 	if (!r->trace)
 		return -1;
-	if (r->trace == stdout)
+	if (r->trace == stdout && r->out == stdout)
 		r->out = NULL;	/* stdout carries the trace alone */
 	h.boot_to_real_ns = dec->boot_to_real_ns;
 	h.created_ns = start_ns;
@@ -717,10 +774,9 @@ static int run_replay(const struct options *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (run_setup(&r, o)) {
-		rc = 1;
+	rc = run_setup(&r, o);
+	if (rc)
 		goto out;
-	}
 	stream_begin(&r, h.created_ns);
 	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
 		if (it.kind == RW_TRACE_EVENT)
@@ -745,6 +801,7 @@ static int run_replay(const struct options *o)
 out:
 	if (rd.f && rd.f != stdin)
 		fclose(rd.f);
+	close_out(&r);
 	rw_classifier_free(r.cls);
 	return rc;
 }
@@ -765,11 +822,15 @@ static int run_live(const struct options *o)
 	/* no SA_RESTART: a signal must interrupt the poll */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);	/* a hangup stops like SIGTERM: verdicts flushed */
+	/* a hangup stops like SIGTERM; with -o it reopens the file */
+	if (o->out_path)
+		sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (run_setup(&r, o))
-		return 1;
+	rc = run_setup(&r, o);
+	if (rc)
+		goto cleanup;
 	if (rw_tracer_open(&t, &o->load, on_record, &r, err, sizeof(err))) {
 		fprintf(stderr, "rstwatch: %s\n", err);
 		rc = EXIT_USAGE;
@@ -823,6 +884,8 @@ static int run_live(const struct options *o)
 		}
 		handle_tick(&r, clock_ns(CLOCK_REALTIME));
 		flush_out(&r);
+		if (reopen)
+			reopen_out(&r);
 		if (stdout_gone(&r))
 			r.out_broken = true;
 	}
@@ -840,6 +903,7 @@ cleanup:
 	if (child > 0)
 		reap(child);
 	rw_tracer_close(t);
+	close_out(&r);
 	rw_classifier_free(r.cls);
 	rw_cgroup_free();
 	return rc;

@@ -369,8 +369,59 @@ def bad_command_lines(c):
     c.note = f"{len(BAD_ARGS)} command lines"
 
 
+def output_file_sighup(c):
+    """-o FILE gets the verdicts (stdout nothing); after the file is moved
+    away and SIGHUP sent (logrotate), new verdicts go to a new FILE and the
+    moved one keeps exactly the old ones.  Text output starts each file with
+    its header.  SIGHUP does not stop rstwatch; SIGINT then does, exit 0."""
+    for fmt in ("json", "text"):
+        out = c.path(f"v.{fmt}")
+        args = ["-o", out, "--port", str(c.port)] + (["-j"] if fmt == "json" else [])
+        p = c.popen(c.rw(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        err = wait_ready(p)
+
+        def lines(path, want, what):
+            deadline = time.monotonic() + 5
+            while True:
+                got = [l for l in open(path).read().splitlines() if str(c.port) in l]
+                if len(got) >= want or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if len(got) != want:
+                raise Failure(f"{fmt}: {what}: expected {want} verdict lines vs {len(got)}",
+                              open(path).read().splitlines() + err)
+            text = open(path).read()
+            if fmt == "text" and not text.startswith("TIME"):
+                raise Failure(f"{fmt}: {what}: expected the text header first vs {text[:80]!r}")
+            if fmt == "json":
+                json_lines(text.encode(), what)
+
+        c.refuse_once()
+        lines(out, 2, "first file")
+        os.rename(out, out + ".1")
+        p.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(out) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if p.poll() is not None:
+            raise Failure(f"{fmt}: SIGHUP stopped rstwatch (exit {p.returncode})")
+        c.refuse_once()
+        lines(out, 2, "reopened file")
+        lines(out + ".1", 2, "rotated file")
+        p.send_signal(signal.SIGINT)
+        so, se = p.communicate(timeout=5)
+        if p.returncode != 0 or so:
+            raise Failure(f"{fmt}: expected exit 0 and nothing on stdout vs {p.returncode}, {so[:200]!r}",
+                          se.splitlines())
+    bad = subprocess.run(c.rw("-o", "/nonexistent/dir/file", "--port", str(c.port)),
+                         capture_output=True, text=True, timeout=20)
+    if bad.returncode != 2 or len(bad.stderr.splitlines()) != 1:
+        raise Failure(f"-o to an impossible path: expected exit 2, one line vs {bad.returncode}, "
+                      f"{bad.stderr!r}")
+
+
 TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
-         bad_command_lines]
+         bad_command_lines, output_file_sighup]
 
 
 def run_one(opts, i, fn):
