@@ -38,11 +38,12 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables).
+# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables,
+# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux).
 # libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
 # clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	iproute2 nftables procps python3 libclang-rt-14-dev
+	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux
 
 .PHONY: all clean install test unit e2e traces vmlinux deps
 

@@ -65,6 +65,7 @@ class Ctx:
         self.opts, self.n, self.port = opts, n, port
         self.pair = NsPair(n)
         self.procs = []
+        self.undo = []
         self.tmp = tempfile.mkdtemp(prefix="rstwatch-hard-")
         os.chmod(self.tmp, 0o755)
 
@@ -82,7 +83,15 @@ class Ctx:
                 except subprocess.TimeoutExpired:
                     pass
         subprocess.run(["rm", "-rf", self.tmp])
+        for fn in reversed(self.undo):
+            try:
+                fn()
+            except OSError:
+                pass
         return self.pair.teardown()
+
+    def on_cleanup(self, fn):
+        self.undo.append(fn)
 
     def path(self, name):
         return os.path.join(self.tmp, name)
@@ -420,8 +429,168 @@ def output_file_sighup(c):
                       f"{bad.stderr!r}")
 
 
+# Sets its comm to argv[1] (hex bytes) with prctl(PR_SET_NAME), joins the
+# cgroup argv[2] (hex path, or -), connects to argv[3]:argv[4] and closes with
+# SO_LINGER {1, 0}: a linger0 verdict owned by that comm.  Prints its pid.
+HOSTILE = r"""
+import ctypes, os, socket, struct, sys
+name, cg, addr, port = bytes.fromhex(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+if cg != "-":
+    with open(os.path.join(bytes.fromhex(cg), b"cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+if ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0) != 0:
+    sys.exit("prctl failed")
+with open("/proc/self/comm", "rb") as f:
+    got = f.read()[:-1]
+s = socket.create_connection((addr, port))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+print(os.getpid(), got.hex(), flush=True)
+"""
+
+SERVER = r"""
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(64)
+print("ready", flush=True)
+keep = []
+while True:
+    keep.append(l.accept()[0])
+"""
+
+HOSTILE_COMMS = [
+    b'q"uo\\te',                     # quotes and backslashes
+    b"new\nline\rret",                 # a forged line
+    b"\x1b[31mred\x1b]0;t\x07",       # terminal escape sequences (SGR, OSC title)
+    b"bad\xff\xfe\xc3(\xed\xa0\x80",  # invalid UTF-8: stray bytes, cut sequence, surrogate
+    b"\xc2\x9b31m\xc2\x85x",           # C1 controls (CSI, NEL) encoded in UTF-8
+    b"ABCDEFGHIJKLMNO",                # 15 bytes: the comm has no NUL of its own
+    b"\ttab\x7fdel\x01",              # tab, DEL, SOH
+]
+
+
+def utf8_len(b, i):
+    """Length of the valid UTF-8 sequence at b[i], 0 if invalid (the rule
+    rstwatch applies: every byte of an invalid sequence is replaced alone)."""
+    for n in (1, 2, 3, 4):
+        try:
+            ch = b[i:i + n].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return n if len(ch) == 1 else 0
+    return 0
+
+
+def json_expect(b):
+    out, i = "", 0
+    while i < len(b):
+        n = utf8_len(b, i)
+        out += "\ufffd" if n == 0 else b[i:i + n].decode()
+        i += n or 1
+    return out
+
+
+def hostile_strings(c):
+    """Processes whose comm (and cgroup name) holds quotes, backslashes,
+    newlines, terminal escapes, C1 controls, invalid UTF-8, or all 15 bytes
+    abort a connection each under rstwatch -j and rstwatch (text).  Every
+    JSON line parses with jq, each comm and cgroup decodes to what the kernel
+    holds (an invalid byte to U+FFFD); the text output has one line per
+    verdict, no control byte, C1 control or raw backslash sequence of the
+    input, and each comm in its escaped form."""
+    jq = subprocess.run(["jq", "--version"], capture_output=True)
+    if jq.returncode != 0:
+        raise Failure("jq is not installed (make deps)")
+    cg_root = next((l.split()[1] for l in open("/proc/self/mounts") if l.split()[2] == "cgroup2"),
+                   None)
+    if cg_root is None:
+        raise Failure("no cgroup2 mount in /proc/self/mounts")
+    cg_name = b"rw\thostile\x1b[2J\"\\\xff"    # cgroup_mkdir() refuses only '\n'
+    cg_path = os.path.join(cg_root.encode(), cg_name + str(os.getpid()).encode())
+    os.mkdir(cg_path)
+    c.on_cleanup(lambda: os.rmdir(cg_path))
+    srv = c.popen(["ip", "netns", "exec", c.pair.names["B"], "python3", "-c", SERVER,
+                   c.pair.addr("B", "ipv4"), str(c.port)], stdout=subprocess.PIPE, text=True)
+    if srv.stdout.readline().strip() != "ready":
+        raise Failure("server did not start")
+    jt = c.tracer(["--port", str(c.port)], json=True)
+    tt = c.popen(c.rw("--port", str(c.port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    terr = []
+    while not any(l.startswith(READY.encode()) for l in terr):
+        line = tt.stderr.readline()
+        if not line:
+            raise Failure("text instance did not start", terr)
+        terr.append(line)
+    owners = {}
+    for i, comm in enumerate(HOSTILE_COMMS):
+        cg = cg_path.hex() if i == 0 else "-"
+        # nsenter, not ip netns exec: that remounts /sys, hiding the cgroup tree
+        p = subprocess.run(["nsenter", f"--net={c.pair.path('A')}", "python3", "-c", HOSTILE,
+                            comm.hex(), cg, c.pair.addr("B", "ipv4"), str(c.port)],
+                           capture_output=True, text=True, timeout=10)
+        if p.returncode != 0:
+            raise Failure(f"hostile process {comm!r} failed", p.stderr.splitlines())
+        out = p.stdout.split()
+        got = bytes.fromhex(out[1]) if len(out) > 1 else b""
+        if got != comm[:15]:
+            raise Failure(f"prctl: comm {comm!r} became {got!r}")
+        owners[int(out[0])] = got
+    if not jt.wait_for(lambda o: o.get("class") == "linger0", len(owners), 5):
+        raise Failure("expected a linger0 verdict per hostile process vs fewer", jt.stderr)
+    time.sleep(0.5)
+    tt.send_signal(signal.SIGINT)
+    text, _ = tt.communicate(timeout=5)
+    lines = jt.stop()
+    raw = "".join(l + "\n" for l, _ in lines).encode("utf-8", "surrogateescape")
+    parsed = subprocess.run(["jq", "-c", "."], input=raw, capture_output=True, timeout=10)
+    if parsed.returncode != 0:
+        raise Failure(f"jq rejects rstwatch's JSON: {parsed.stderr.decode().strip()}",
+                      raw.decode(errors="replace").splitlines())
+    objs = [json.loads(l) for l in parsed.stdout.decode().split("\n")[:-1]]
+    if len(objs) != len(lines):
+        raise Failure(f"expected {len(lines)} JSON values from jq vs {len(objs)}")
+    problems = []
+    for pid, comm in owners.items():
+        v = [o for o in objs if o.get("class") == "linger0" and o.get("pid") == pid]
+        if len(v) != 1 or v[0].get("comm") != json_expect(comm):
+            problems.append(f"pid {pid}: expected one linger0 with comm {json_expect(comm)!r} vs "
+                            f"{[o.get('comm') for o in v]}")
+        elif comm == HOSTILE_COMMS[0] and v[0].get("cgroup") != json_expect(cg_path[len(cg_root):]):
+            problems.append(f"pid {pid}: expected cgroup {json_expect(cg_path[len(cg_root):])!r} vs "
+                            f"{v[0].get('cgroup')!r}")
+    tlines = text.split(b"\n")
+    if tlines[-1] != b"":
+        problems.append(f"text: the last line is cut: {tlines[-1]!r}")
+    tlines = tlines[:-1]
+    if len(tlines) != 1 + len(objs):
+        problems.append(f"text: expected header + {len(objs)} lines vs {len(tlines)} lines")
+    for n, l in enumerate(tlines):
+        bad = [ch for ch in l if ch < 0x20 or ch == 0x7f]
+        if bad or b"\xc2\x9b" in l or b"\xc2\x85" in l:
+            problems.append(f"text line {n}: raw control bytes {bytes(bad)!r}: {l!r}")
+    for pid, comm in owners.items():
+        esc = b""
+        i = 0
+        while i < len(comm):
+            k = utf8_len(comm, i)
+            ch = comm[i]
+            if k == 0 or ch < 0x20 or ch == 0x7f or ch == 0x5c or (k == 2 and ch == 0xc2 and comm[i + 1] < 0xa0):
+                esc += b"\\x%02x" % ch
+                i += 1
+            else:
+                esc += comm[i:i + k]
+                i += k
+        if not any(esc + b"[%d]" % pid in l for l in tlines):
+            problems.append(f"text: expected owner {esc + b'[%d]' % pid!r} in a line vs none")
+    if problems:
+        raise Failure(problems[0], problems[1:] + [l.decode(errors="replace") for l in tlines])
+    c.note = f"{len(owners)} hostile owners, {len(objs)} JSON lines"
+
+
 TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
-         bad_command_lines, output_file_sighup]
+         bad_command_lines, output_file_sighup, hostile_strings]
 
 
 def run_one(opts, i, fn):
