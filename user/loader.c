@@ -301,6 +301,15 @@ void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c)
 	}
 }
 
+bool rw_tracer_usable(void *tracer)
+{
+	struct rw_tracer *t = tracer;
+	uint64_t vals[t->ncpu > 0 ? t->ncpu : 1];
+	uint32_t k = RW_CNT_PRODUCED;
+
+	return bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.counters), &k, vals) == 0;
+}
+
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid)
 {
 	uint8_t one = 1;

@@ -41,6 +41,9 @@ struct rw_tracer_counters {
 	uint64_t owner_fail;	/* owner or process-tree map updates that failed */
 };
 void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c);
+/* Can this process still read the maps (after dropping capabilities)?
+ * Takes a struct rw_tracer *, as a rw_bpf_probe_fn. */
+bool rw_tracer_usable(void *tracer);
 /* With filters.tree: trace sockets owned by pid and, from now on, its descendants. */
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid);
 void rw_tracer_close(struct rw_tracer *t);

@@ -23,6 +23,7 @@
 #include "decode.h"
 #include "loader.h"
 #include "output.h"
+#include "privs.h"
 #include "summary.h"
 #include "trace.h"
 
@@ -53,6 +54,7 @@ struct options {
 	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
 	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
 	struct rw_loader_opts load;
+	struct rw_privs privs;	/* --user */
 };
 
 struct run {
@@ -120,6 +122,7 @@ static void usage(FILE *f)
 "Tuning:\n"
 "  -b, --buffer MIB      ring buffer size in MiB, a power of two (default 8)\n"
 "  -v, --verbose         libbpf's messages and the kernel features in use\n"
+"      --user NAME       run as user NAME once the programs are attached\n"
 "      --events          print every decoded kernel event instead of verdicts\n"
 "                        (to see what the classifier sees)\n"
 "  -h, --help            this help\n"
@@ -127,7 +130,8 @@ static void usage(FILE *f)
 "\n"
 "Verdicts: linger0 unread_data timeout/{retransmit,syn,keepalive} killed refused\n"
 "half_open time_wait_rst peer_reset time_wait unclassified.  See rstwatch(8).\n"
-"Needs root, or CAP_BPF and CAP_PERFMON.  Stop with Ctrl-C.\n");
+"Needs root, or CAP_BPF and CAP_PERFMON; once attached it drops every\n"
+"capability (see SECURITY in rstwatch(8)).  Stop with Ctrl-C.\n");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -203,7 +207,7 @@ static const char *optname(const char *word)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON };
+	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -212,6 +216,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "write", required_argument, NULL, 'w' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "count", no_argument, NULL, 'c' },
@@ -224,6 +229,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	};
 	bool v4 = false, v6 = false;
 	unsigned long mib;
+	char err[256];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -250,6 +256,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FAIL_ON:
 			o->fail_on |= parse_classes(optarg);
+			break;
+		case OPT_USER:
+			if (rw_privs_user(&o->privs, optarg, err, sizeof(err)))
+				die_usage("%s", err);
 			break;
 		case 'w':
 			o->write_path = optarg;
@@ -304,6 +314,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
 	if (o->read_path && o->write_path)
 		die_usage("%s-r and -w exclude each other", "");
+	if (o->read_path && o->privs.user_set)
+		die_usage("%s--user applies when tracing live; -r needs no privilege", "");
 	if (o->read_path && o->cmd)
 		die_usage("-r replays a trace; it does not run '%s'", o->cmd[0]);
 	if (o->read_path && (o->load.filters.pid || o->load.filters.port || o->load.filters.netns ||
@@ -852,8 +864,6 @@ static int run_live(const struct options *o)
 	}
 	stream_begin(&r, start_ns);
 	flush_out(&r);
-	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
-		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 	if (o->cmd) {
 		child = spawn(o->cmd, t);
 		if (child < 0) {
@@ -861,6 +871,14 @@ static int run_live(const struct options *o)
 			goto cleanup;
 		}
 	}
+	/* attached, CMD started: from here on only signals and our own fds */
+	if (rw_privs_drop(&o->privs, child > 0, rw_tracer_usable, t, err, sizeof(err))) {
+		fprintf(stderr, "rstwatch: %s\n", err);
+		rc = EXIT_USAGE;
+		goto cleanup;
+	}
+	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
+		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 
 	while (!r.out_broken && !trace_failed(&r)) {
 		if (child > 0) {

@@ -73,6 +73,7 @@ class Ctx:
         if os.geteuid() != 0:
             raise Failure(f"not root (euid {os.geteuid()}): these tests need root")
         self.pair.setup()
+        self.ino = {self.pair.inode(s) for s in "AB"}
 
     def cleanup(self):
         for p in self.procs:
@@ -89,6 +90,11 @@ class Ctx:
             except OSError:
                 pass
         return self.pair.teardown()
+
+    def mine(self, obj):
+        """A verdict about this test's traffic: its port, in its namespaces."""
+        return (isinstance(obj, dict) and self.port in (obj.get("lport"), obj.get("rport"))
+                and obj.get("netns") in self.ino)
 
     def on_cleanup(self, fn):
         self.undo.append(fn)
@@ -238,7 +244,7 @@ def stop_mid_stream(c, sig):
         raise Failure(f"{signal.Signals(sig).name}: expected exit 0 within 2 s vs exit "
                       f"{p.returncode} after {took:.2f}s", errlines)
     live = json_lines(out, "live output")
-    mine = [o for o in live if c.port in (o.get("lport"), o.get("rport"))]
+    mine = [o for o in live if c.mine(o)]
     if len(mine) < 20:
         raise Failure(f"expected a stream (>= 20 verdicts on port {c.port}) vs {len(mine)}", errlines)
     rep = subprocess.run(c.rw("-j", "-r", trace), capture_output=True, timeout=60)
@@ -309,7 +315,7 @@ def sigkill(c):
     t2 = c.tracer(["--port", str(c.port)])
     took = time.monotonic() - t0
     c.refuse_once()
-    if not t2.wait_for(lambda o: o.get("class") == "refused" and o.get("lport") == c.port, 1, 5):
+    if not t2.wait_for(lambda o: o.get("class") == "refused" and c.mine(o), 1, 5):
         raise Failure("restarted instance: expected a refused verdict vs none", t2.stderr)
     t2.stop()
     c.note = f"restart ready in {took:.2f}s"
@@ -331,7 +337,7 @@ def head_1(c):
     took = time.monotonic() - t0
     err += p.stderr.read().splitlines()
     obj = json.loads(first)
-    if obj.get("lport") != c.port and obj.get("rport") != c.port:
+    if not c.mine(obj):
         raise Failure(f"head got an unrelated line: {first!r}")
     if p.returncode != 0 or took > 1.0:
         raise Failure(f"expected exit 0 within 1 s of head's exit vs {p.returncode} after "
@@ -359,6 +365,8 @@ BAD_ARGS = [
     (["-4", "-6"], "-4 and -6 exclude each other"),
     (["--netns", "/nonexistent"], "/nonexistent"),
     (["-r", "/nonexistent"], "/nonexistent"),
+    (["--user", "no-such-user-rw"], "no user 'no-such-user-rw'"),
+    (["--user"], "needs an argument"),
 ]
 
 
@@ -392,7 +400,11 @@ def output_file_sighup(c):
         def lines(path, want, what):
             deadline = time.monotonic() + 5
             while True:
-                got = [l for l in open(path).read().splitlines() if str(c.port) in l]
+                text = open(path).read()
+                if fmt == "json":
+                    got = [o for o in json_lines(text.encode(), what) if c.mine(o)]
+                else:
+                    got = [l for l in text.splitlines() if f":{c.port} " in l]
                 if len(got) >= want or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
@@ -589,12 +601,89 @@ def hostile_strings(c):
     c.note = f"{len(owners)} hostile owners, {len(objs)} JSON lines"
 
 
+CAP_KILL, CAP_BPF = 5, 39
+
+
+def proc_status(pid):
+    out = {}
+    for line in open(f"/proc/{pid}/status"):
+        k, _, v = line.partition(":")
+        out[k] = v.split()
+    return out
+
+
+def privilege_case(c, what, argv, want_uid, allowed, want=("peer_reset", "refused"), want_rc=0,
+                   trigger=True, **kw):
+    """Start argv (an rstwatch command line), check its privileges once it
+    says it is tracing, that it still traces (a refused connection gives its
+    two verdicts) and reads its counters (the -c summary at SIGINT)."""
+    p = c.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    err = wait_ready(p)
+    st = proc_status(p.pid)
+    eff, prm = int(st["CapEff"][0], 16), int(st["CapPrm"][0], 16)
+    problems = []
+    if eff & ~allowed or prm & ~allowed:
+        problems.append(f"{what}: expected CapEff/CapPrm within {allowed:#x} once attached vs "
+                        f"{eff:#x}/{prm:#x}")
+    if st["NoNewPrivs"] != ["1"]:
+        problems.append(f"{what}: expected NoNewPrivs 1 vs {st['NoNewPrivs']}")
+    if [int(x) for x in st["Uid"]] != [want_uid] * 4:
+        problems.append(f"{what}: expected uid {want_uid} (real, effective, saved, fs) vs {st['Uid']}")
+    if trigger:
+        c.refuse_once()
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, e = p.communicate(timeout=5)
+    err += e.splitlines()
+    objs = json_lines(out.encode(), what)
+    verdicts = sorted(o.get("class") for o in objs if c.mine(o))
+    total = [o for o in objs if o.get("summary") == "total"]
+    if p.returncode != want_rc or verdicts != list(want):
+        problems.append(f"{what}: expected exit {want_rc} and verdicts {list(want)} vs exit "
+                        f"{p.returncode}, {verdicts}")
+    if len(total) != 1 or total[0].get("lost") != 0 or total[0].get("events", 0) < len(want):
+        problems.append(f"{what}: expected a -c total with the kernel's counters (lost 0, events "
+                        f">= 2) vs {total}")
+    if [l for l in err if l.startswith("rstwatch:") and not l.startswith(READY)]:
+        problems.append(f"{what}: unexpected stderr {err}")
+    if problems:
+        raise Failure(problems[0], problems[1:] + err)
+    return eff
+
+
+def least_privilege(c):
+    """Once attached rstwatch holds no capability (at most CAP_BPF, where a
+    kernel before 6.5 wants it for bpf() on its own maps, and CAP_KILL with
+    -- CMD, to pass signals on) and NoNewPrivs is set; it works with only
+    CAP_BPF and CAP_PERFMON as nobody; --user NAME switches real, effective
+    and saved uid.  Each still traces and reads its loss counters."""
+    base = ["-j", "-c", "--port", str(c.port)]
+    effs = [privilege_case(c, "root", c.rw(*base), 0, 1 << CAP_BPF)]
+    effs.append(privilege_case(
+        c, "nobody with CAP_BPF+CAP_PERFMON",
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all,+bpf,+perfmon",
+         "--ambient-caps=-all,+bpf,+perfmon", "--bounding-set=-all,+bpf,+perfmon", *c.rw(*base)],
+        65534, 1 << CAP_BPF))
+    effs.append(privilege_case(c, "--user nobody", c.rw("--user", "nobody", *base), 65534,
+                               1 << CAP_BPF))
+    # CMD (traced alone) makes the refused connection, then waits for SIGINT
+    cmd = ["nsenter", f"--net={c.pair.path('A')}", "python3", "-c",
+           "import socket, sys, time\ntry: socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+           "except ConnectionRefusedError: pass\ntime.sleep(30)",
+           c.pair.addr("B", "ipv4"), str(c.port)]
+    effs.append(privilege_case(c, "-- CMD", c.rw(*base, "--", *cmd), 0,
+                               (1 << CAP_BPF) | (1 << CAP_KILL), want=["peer_reset"], want_rc=130,
+                               trigger=False, start_new_session=True))
+    c.note = "CapEff " + ", ".join(f"{e:#x}" for e in effs)
+
+
 TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
-         bad_command_lines, output_file_sighup, hostile_strings]
+         bad_command_lines, output_file_sighup, hostile_strings, least_privilege]
 
 
 def run_one(opts, i, fn):
-    port = 32000 + (os.getpid() % 100) * 30 + i    # apart from run.py's 20000-31999
+    # apart from run.py's 20000-31999 and below the ephemeral ports (32768-)
+    port = 15000 + (os.getpid() % 150) * 30 + i
     c = Ctx(opts, 200 + i, port)
     c.note = ""
     failure = None
