@@ -21,6 +21,7 @@ struct rw_loader_opts {
 	struct rw_filters filters;
 	size_t ringbuf_bytes;	/* power of two */
 	bool verbose;		/* libbpf's messages and feature notes on stderr */
+	const char *btf_path;	/* --btf: the kernel's types from this file, not sysfs */
 };
 
 /* Called for each raw record, in ring buffer order. */

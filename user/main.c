@@ -123,6 +123,8 @@ static void usage(FILE *f)
 "  -b, --buffer MIB      ring buffer size in MiB, a power of two (default 8)\n"
 "  -v, --verbose         libbpf's messages and the kernel features in use\n"
 "      --user NAME       run as user NAME once the programs are attached\n"
+"      --btf FILE        the kernel's BTF from FILE (BTFHub style) instead of\n"
+"                        /sys/kernel/btf/vmlinux\n"
 "      --events          print every decoded kernel event instead of verdicts\n"
 "                        (to see what the classifier sees)\n"
 "  -h, --help            this help\n"
@@ -207,7 +209,7 @@ static const char *optname(const char *word)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER };
+	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER, OPT_BTF };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -217,6 +219,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "write", required_argument, NULL, 'w' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "count", no_argument, NULL, 'c' },
@@ -256,6 +259,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FAIL_ON:
 			o->fail_on |= parse_classes(optarg);
+			break;
+		case OPT_BTF:
+			o->load.btf_path = optarg;
 			break;
 		case OPT_USER:
 			if (rw_privs_user(&o->privs, optarg, err, sizeof(err)))
@@ -314,6 +320,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
 	if (o->read_path && o->write_path)
 		die_usage("%s-r and -w exclude each other", "");
+	if (o->read_path && o->load.btf_path)
+		die_usage("%s--btf applies when tracing live; -r reads no kernel types", "");
 	if (o->read_path && o->privs.user_set)
 		die_usage("%s--user applies when tracing live; -r needs no privilege", "");
 	if (o->read_path && o->cmd)

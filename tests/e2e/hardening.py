@@ -677,8 +677,80 @@ def least_privilege(c):
     c.note = "CapEff " + ", ".join(f"{e:#x}" for e in effs)
 
 
+def one_line_exit_2(argv, want, what):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    lines = p.stderr.splitlines()
+    if p.returncode != 2 or len(lines) != 1 or not lines[0].startswith("rstwatch: ") or want not in lines[0]:
+        raise Failure(f"{what}: expected exit 2 and one line with {want!r} vs exit {p.returncode}, "
+                      f"{lines}")
+
+
+def traces_with(c, argv, what, want_warning=None):
+    """argv starts an rstwatch -j --port PORT: it must trace (a refused
+    connection, both verdicts) and say nothing on stderr but want_warning."""
+    p = c.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = wait_ready(p)
+    c.refuse_once()
+    time.sleep(0.4)
+    p.send_signal(signal.SIGINT)
+    out, e = p.communicate(timeout=5)
+    err += e.splitlines()
+    got = sorted(o.get("class") for o in json_lines(out.encode(), what) if c.mine(o))
+    notes = [l for l in err if not l.startswith(READY)]
+    if p.returncode != 0 or got != ["peer_reset", "refused"]:
+        raise Failure(f"{what}: expected exit 0, [peer_reset, refused] vs {p.returncode}, {got}", err)
+    if (want_warning is None and notes) or (want_warning is not None and
+                                            (len(notes) != 1 or want_warning not in notes[0])):
+        raise Failure(f"{what}: expected warnings {[want_warning] if want_warning else []} vs {notes}")
+
+
+def environment(c):
+    """What the host may lack.  No BTF (hidden in a private mount namespace):
+    one line, exit 2, with or without --btf (tp_btf needs the kernel's own).
+    --btf FILE, a copy of the kernel's BTF, works; a missing or non-BTF file
+    is one line, exit 2.  A BTF without a required tracepoint (what a kernel
+    before 5.8 looks like): one line naming it, exit 2; without the optional
+    inet_sk_error_report (before 5.12): a one-line warning, and it traces.
+    No tracefs (unmounted in a private mount namespace): traces, silently (tp_btf
+    needs none).  Not root and no capabilities: one line, exit 2."""
+    btf = open("/sys/kernel/btf/vmlinux", "rb").read()
+    copies = {}
+    for name, old in (("copy", None), ("no_send_reset", b"btf_trace_tcp_send_reset"),
+                      ("no_error_report", b"btf_trace_inet_sk_error_report")):
+        data = btf
+        if old:
+            new = old[:-1] + b"X"
+            if data.count(b"\0" + old + b"\0") != 1:
+                raise Failure(f"kernel BTF: expected the string {old!r} once")
+            data = data.replace(b"\0" + old + b"\0", b"\0" + new + b"\0")
+        copies[name] = c.path(name + ".btf")
+        with open(copies[name], "wb") as f:
+            f.write(data)
+    with open(c.path("garbage.btf"), "wb") as f:
+        f.write(b"\x9f\xeb" + os.urandom(200))
+    port = ["-j", "--port", str(c.port)]
+    hide = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /sys/kernel/btf && exec "$@"', "sh"]
+    one_line_exit_2(hide + c.rw(*port), "cannot read kernel BTF", "no BTF")
+    one_line_exit_2(hide + c.rw("--btf", copies["copy"], *port), "no BTF of its own", "no BTF, --btf")
+    one_line_exit_2(c.rw("--btf", c.path("nonexistent"), *port), "No such file", "--btf missing")
+    one_line_exit_2(c.rw("--btf", c.path("garbage.btf"), *port), "not a BTF file", "--btf garbage")
+    one_line_exit_2(c.rw("--btf", copies["no_send_reset"], *port),
+                    "no tracepoint tcp_send_reset (rstwatch needs Linux 5.8", "missing tracepoint")
+    one_line_exit_2(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
+                     "--bounding-set=-all", *c.rw(*port)], "run as root, or with CAP_BPF and CAP_PERFMON",
+                    "not root")
+    traces_with(c, c.rw("--btf", copies["copy"], *port), "--btf copy")
+    traces_with(c, c.rw("--btf", copies["no_error_report"], *port), "no inet_sk_error_report",
+                "warning: this kernel has no tracepoint inet_sk_error_report")
+    traces_with(c, ["unshare", "-m", "sh", "-c",
+                    "for m in $(awk '$3 == \"tracefs\" || $3 == \"debugfs\" { print $2 }' /proc/mounts "
+                    "| sort -r); do umount -l $m || exit 1; done; "
+                    "! grep -qE ' (tracefs|debugfs) ' /proc/mounts && exec \"$@\"", "sh", *c.rw(*port)],
+                "no tracefs")
+
+
 TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
-         bad_command_lines, output_file_sighup, hostile_strings, least_privilege]
+         bad_command_lines, output_file_sighup, hostile_strings, least_privilege, environment]
 
 
 def run_one(opts, i, fn):
