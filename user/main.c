@@ -24,6 +24,7 @@
 #include "loader.h"
 #include "output.h"
 #include "privs.h"
+#include "sink.h"
 #include "summary.h"
 #include "trace.h"
 
@@ -61,7 +62,8 @@ struct run {
 	const struct options *opt;
 	struct rw_decoder dec;
 	struct rw_classifier *cls;
-	FILE *out;		/* verdicts; NULL when -w - takes stdout */
+	FILE *out;		/* verdicts, into sink; NULL when -w - takes stdout */
+	struct rw_sink sink;	/* stdout or -o FILE under out */
 	FILE *trace;		/* -w */
 	struct rw_tracer *tracer;	/* live only: its counters go into summaries */
 	struct rw_trace_end recorded;	/* replay: the recording run's counters */
@@ -460,15 +462,18 @@ static bool stdout_gone(const struct run *r)
 {
 	struct pollfd p = { .fd = STDOUT_FILENO };
 
-	if (r->out != stdout && r->trace != stdout)
+	if (!(r->out && r->sink.fd == STDOUT_FILENO) && r->trace != stdout)
 		return false;
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
 static void flush_out(struct run *r)
 {
-	if (r->out && fflush(r->out) == EOF && errno == EPIPE)
-		r->out_broken = true;
+	if (r->out) {
+		fflush(r->out);
+		if (r->sink.broken)
+			r->out_broken = true;
+	}
 	if (r->trace)
 		fflush(r->trace);
 }
@@ -488,6 +493,13 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 	if (r->bad_records)
 		fprintf(stderr, "rstwatch: %llu malformed records from the kernel ignored\n",
 			(unsigned long long)r->bad_records);
+	if (r->sink.dropped_lines)
+		fprintf(stderr, "rstwatch: %llu output lines dropped: nobody read %s when rstwatch "
+			"stopped\n", (unsigned long long)r->sink.dropped_lines,
+			r->opt->out_path ? r->opt->out_path : "standard output");
+	if (r->sink.err)
+		fprintf(stderr, "rstwatch: writing %s: %s: output is incomplete\n",
+			r->opt->out_path ? r->opt->out_path : "standard output", strerror(r->sink.err));
 	if (r->opt->verbose)
 		fprintf(stderr, "rstwatch: %llu events, %llu lost, %llu verdicts, %llu evictions, "
 			"%llu owner/tree map failures\n", (unsigned long long)k->produced,
@@ -495,13 +507,13 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
 }
 
-static FILE *open_out(const char *path)
+static int open_out(const char *path)
 {
-	FILE *f = fopen(path, "a");
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
-	if (!f)
+	if (fd < 0)
 		fprintf(stderr, "rstwatch: -o %s: %s\n", path, strerror(errno));
-	return f;
+	return fd;
 }
 
 /*
@@ -511,25 +523,28 @@ static FILE *open_out(const char *path)
  */
 static void reopen_out(struct run *r)
 {
-	FILE *f;
+	int fd;
 
 	reopen = 0;
 	if (!r->opt->out_path || !r->out)
 		return;
-	f = open_out(r->opt->out_path);
-	if (!f)
+	fd = open_out(r->opt->out_path);
+	if (fd < 0)
 		return;
 	fflush(r->out);
-	fclose(r->out);
-	r->out = f;
+	close(r->sink.fd);
+	r->sink.fd = fd;
 	if (!r->opt->json && !r->opt->events)
 		rw_text_header(r->out);
 }
 
 static void close_out(struct run *r)
 {
-	if (r->out && r->out != stdout)
-		fclose(r->out);
+	if (!r->out)
+		return;
+	fclose(r->out);
+	if (r->sink.fd != STDOUT_FILENO)
+		close(r->sink.fd);
 	r->out = NULL;
 }
 
@@ -537,12 +552,20 @@ static void close_out(struct run *r)
  * exit status: EXIT_USAGE if -o FILE cannot be opened. */
 static int run_setup(struct run *r, const struct options *o)
 {
+	int fd = STDOUT_FILENO;
+
 	r->opt = o;
-	r->out = stdout;
 	if (o->out_path) {
-		r->out = open_out(o->out_path);
-		if (!r->out)
+		fd = open_out(o->out_path);
+		if (fd < 0)
 			return EXIT_USAGE;
+	}
+	r->out = rw_sink_open(&r->sink, fd, &stop);
+	if (!r->out) {
+		fprintf(stderr, "rstwatch: out of memory for the output stream\n");
+		if (fd != STDOUT_FILENO)
+			close(fd);
+		return 1;
 	}
 	r->cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, r);
 	if (!r->cls) {
@@ -610,8 +633,8 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	r->trace = open_trace(path, true);
 	if (!r->trace)
 		return -1;
-	if (r->trace == stdout && r->out == stdout)
-		r->out = NULL;	/* stdout carries the trace alone */
+	if (r->trace == stdout && !r->opt->out_path)
+		close_out(r);	/* stdout carries the trace alone */
 	h.boot_to_real_ns = dec->boot_to_real_ns;
 	h.created_ns = start_ns;
 	if (uname(&u) == 0) {

@@ -404,7 +404,8 @@ def output_file_sighup(c):
                 if fmt == "json":
                     got = [o for o in json_lines(text.encode(), what) if c.mine(o)]
                 else:
-                    got = [l for l in text.splitlines() if f":{c.port} " in l]
+                    net = c.pair.addr("B", "ipv4").rsplit(".", 1)[0] + "."
+                    got = [l for l in text.splitlines() if f":{c.port} " in l and net in l]
                 if len(got) >= want or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
@@ -749,8 +750,116 @@ def environment(c):
                 "no tracefs")
 
 
+def vm_rss_kib(pid):
+    return int(proc_status(pid)["VmRSS"][0])
+
+
+def start_unread(c, args):
+    """rstwatch with stdout into a pipe nobody reads yet: (proc, read fd, stderr lines)."""
+    r, w = os.pipe()
+    p = c.popen(c.rw(*args), stdout=w, stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    c.on_cleanup(lambda: os.close(r))
+    return p, r, wait_ready(p)
+
+
+def read_all(fd, into, stop_at=None):
+    """Thread body: read fd to EOF, appending bytes to the list into."""
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            return
+        into.append(b)
+
+
+def stalled_reader_stop(c):
+    """The reader of stdout stops reading while verdicts keep coming; then
+    SIGTERM.  rstwatch must not hang in write(): exit 0 within 2 s, say how
+    many lines it dropped, and what did reach the pipe is whole lines."""
+    p, r, err = start_unread(c, ["-j", "--port", str(c.port)])
+    churn = c.churn(gap=0.001)
+    time.sleep(3)          # the pipe (64 KiB) is long full
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise Failure("rstwatch still running 10 s after SIGTERM with a stalled reader "
+                      "(blocked writing stdout?)") from None
+    took = time.monotonic() - t0
+    churn.kill()
+    err += p.stderr.read().splitlines()
+    data = []
+    read_all(r, data)
+    objs = json_lines(b"".join(data), "what reached the pipe")
+    dropped = [l for l in err if "output lines dropped" in l]
+    if p.returncode != 0 or took > 2.0 or len(dropped) != 1:
+        raise Failure(f"expected exit 0 within 2 s, one 'output lines dropped' line vs exit "
+                      f"{p.returncode} after {took:.2f}s, {dropped}", err)
+    c.note = f"exit {took:.2f}s, {len(objs)} lines delivered, {dropped[0]}"
+
+
+def slow_consumer(c):
+    """stdout into a pipe nobody reads for 30 s under churn (~1000 refused
+    connections a second): RSS stays flat, the kernel counts what could not
+    be delivered (the -c total's lost > 0), output resumes once the reader
+    does, and every verdict rstwatch made is on stdout (verdict lines ==
+    the total's counts)."""
+    import threading
+    p, r, err = start_unread(c, ["-j", "-c", "-b", "1", "--port", str(c.port)])
+    churn = c.churn(gap=0.0005)
+    rss = []
+    for _ in range(30):
+        time.sleep(1)
+        rss.append(vm_rss_kib(p.pid))
+        if p.poll() is not None:
+            raise Failure(f"rstwatch exited ({p.returncode}) while its reader was stalled")
+    resume = time.time()
+    data = []
+    th = threading.Thread(target=read_all, args=(r, data), daemon=True)
+    th.start()
+    deadline = time.monotonic() + 10
+    resumed = False
+    while not resumed and time.monotonic() < deadline:
+        time.sleep(0.2)
+        for line in b"".join(data).split(b"\n")[-50:-1]:
+            o = json.loads(line)
+            if o.get("time", "") > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(resume + 1)):
+                resumed = True
+    churn.kill()
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=5)
+    th.join(timeout=5)
+    err += p.stderr.read().splitlines()
+    objs = json_lines(b"".join(data), "stdout")
+    verdicts = [o for o in objs if "summary" not in o]
+    total = [o for o in objs if o.get("summary") == "total"]
+    problems = []
+    if not resumed:
+        problems.append("output did not resume within 10 s of the reader resuming")
+    growth = max(rss[5:]) - rss[5]
+    if max(rss) > 64 * 1024 or growth > 4096:
+        problems.append(f"RSS: expected < 64 MiB and < 4 MiB growth after 5 s vs max {max(rss)} KiB, "
+                        f"growth {growth} KiB ({rss})")
+    if p.returncode != 0 or len(total) != 1:
+        problems.append(f"expected exit 0 and a -c total vs {p.returncode}, {len(total)} totals")
+    else:
+        made = sum(x["count"] for x in total[0]["counts"])
+        if total[0]["lost"] <= 0 or made != len(verdicts):
+            problems.append(f"expected kernel losses > 0 and every verdict made delivered vs lost "
+                            f"{total[0]['lost']}, {made} made, {len(verdicts)} delivered")
+        if not [l for l in err if "events lost" in l]:
+            problems.append(f"expected the loss on stderr vs {err}")
+    if problems:
+        raise Failure(problems[0], problems[1:] + err)
+    c.note = (f"RSS {rss[0]}..{max(rss)} KiB, {len(verdicts)} delivered, lost {total[0]['lost']}, "
+              f"events {total[0]['events']}")
+
+
 TESTS = [sigint_mid_stream, sigterm_mid_stream, sigint_with_cmd, sigkill, head_1,
-         bad_command_lines, output_file_sighup, hostile_strings, least_privilege, environment]
+         bad_command_lines, output_file_sighup, hostile_strings, least_privilege, environment,
+         stalled_reader_stop, slow_consumer]
 
 
 def run_one(opts, i, fn):
