@@ -1,5 +1,6 @@
 """Checks rstwatch's JSON verdicts against a scenario's expectations."""
 import datetime
+import platform
 import re
 
 KEYS = ("time", "class", "subtype", "origin", "reason", "state", "family", "laddr", "lport",
@@ -19,6 +20,26 @@ COUNTER_OF_CLASS = {"linger0": "TCPAbortOnData", "data_after_close": "TCPAbortOn
                     "memory": "TCPAbortOnMemory", "timeout": "TCPAbortOnTimeout"}
 
 ANY = object()
+
+
+def kernel_at_least(major, minor):
+    try:
+        v = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return v >= (major, minor)
+
+
+def rst_reason(name):
+    """Reason names are asserted where the kernel has them (SPEC: 6.10+, the
+    active-reset reasons complete in 6.12); not checked on older kernels."""
+    return name if kernel_at_least(6, 12) else ANY
+
+
+class Failure(Exception):
+    def __init__(self, msg, details=()):
+        super().__init__(msg)
+        self.details = list(details)
 
 
 class Expect:
