@@ -330,7 +330,8 @@ def listen_overflow(c):
     cli.do("send 1")
     cli.send("recv")
     cli.expect("ECONNRESET")
-    c.finish([c.expect("B", "listen_overflow", None, "LISTEN", "reply", srv),
+    c.finish([c.expect("B", "listen_overflow", None, "LISTEN", "reply", srv,
+                       reason=rst_reason("INVALID_SYN")),
               c.expect("A", "peer_reset", None, "ESTABLISHED", "peer", cli)],
              {"B": {"ListenOverflows": 1, "ListenDrops": 1, "EmbryonicRsts": 1}})
 
