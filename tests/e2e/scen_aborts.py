@@ -36,18 +36,6 @@ def events_tap(fn):
     return run
 
 
-def nft_rule(c, side, rule):
-    """Table inet rwtest in `side` with one input rule (removed by nft_flush)."""
-    c.pair.nft(side, f"""
-table inet rwtest {{
-    chain input {{
-        type filter hook input priority 0; policy accept;
-        {rule}
-    }}
-}}
-""")
-
-
 def wait_sockets(c, side, state, count, timeout=5):
     """Wait until `side` has `count` sockets in ss state `state` on this test's ports."""
     deadline = time.monotonic() + timeout
@@ -92,7 +80,7 @@ def data_after_close_orphan(c):
     in FIN_WAIT1, its FIN unacked; B's data then hits it: tcp_reset() on A's
     socket, TCPAbortOnData, RST with TCP_ABORT_ON_DATA."""
     cli, srv = c.established()
-    nft_rule(c, "B", f"tcp dport {c.port} tcp flags & rst == 0 drop")
+    c.pair.nft_input("B", f"tcp dport {c.port} tcp flags & rst == 0 drop")
     cli.do("send 10")
     cli.do("close")
     c.sockets_check("A", "fin-wait-1", 1)
@@ -154,7 +142,7 @@ def memory(c):
     c.connect(cli, srv)
     # B must not ACK the FIN that tcp_close() sends before it counts the
     # orphans: an ACK processed from the backlog would make it FIN_WAIT2.
-    nft_rule(c, "B", f"tcp dport {c.port} tcp flags & rst == 0 drop")
+    c.pair.nft_input("B", f"tcp dport {c.port} tcp flags & rst == 0 drop")
     with open(MAX_ORPHANS) as f:
         saved = f.read().strip()
     try:
@@ -322,7 +310,7 @@ def listen_overflow(c):
     first = c.client()
     first.do(f"connect {c.addr('B')} {c.port}")
     wait_sockets(c, "B", "established", 1)
-    nft_rule(c, "B", f"tcp dport {c.port} tcp flags & syn == 0 drop")
+    c.pair.nft_input("B", f"tcp dport {c.port} tcp flags & syn == 0 drop")
     second = c.actor("A", "rw_cli2")
     c.cport = second.do(f"socket {c.family} {c.addr('A')}")["lport"]
     second.do(f"connect {c.addr('B')} {c.port}")
