@@ -50,28 +50,41 @@ def wait_sockets(c, side, state, count, timeout=5):
 
 # ------------------------------------------------------------ data_after_close
 
-@events_tap
-def data_after_close_tw(c):
-    """A closes; its orphan reaches FIN_WAIT2 and becomes a timewait socket in
-    the FIN_WAIT2 substate; B (CLOSE_WAIT) then sends data: the tw answers
-    with RST (tcp_timewait_state_process -> TCP_TW_RST).  No counter."""
+def peer_gone_in_close_wait(srv):
+    """srv (CLOSE_WAIT) has processed a RST: poll says POLLHUP, send EPIPE."""
+    srv.do("wait_hup")
+    srv.send("send 1")
+    srv.expect("EPIPE")
+
+
+def hit_fin_wait2_tw(c, poke, cls, origin, nbytes):
+    """A closes first; its orphan reaches FIN_WAIT2 and becomes a timewait
+    socket in the FIN_WAIT2 substate (tcp_time_wait(), tcp_fin_timeout <= 60 s);
+    B (CLOSE_WAIT) then sends what poke(srv) sends, which the tw answers with
+    RST (tcp_timewait_state_process() -> TCP_TW_RST): verdict `cls` in A with
+    evidence.segment_bytes nbytes, peer_reset CLOSE_WAIT in B.  No abort
+    counter on this path; TW counts the tw's creation."""
     cli, srv = c.established()
     cli.do("close")
     wait_sockets(c, "A", "fin-wait-2", 1)        # ss shows the tw in its substate
     srv.send("recv")
     srv.expect("EOF")
-    srv.do("send 10")
-    srv.do("wait_hup")                           # the RST was processed
-    srv.send("send 1")
-    srv.expect("EPIPE")
+    poke(srv)
+    peer_gone_in_close_wait(srv)
     c.sockets_check("A", "fin-wait-2", 0)
-    c.finish([c.expect("A", "data_after_close", None, "FIN_WAIT2", "local", cli,
+    c.finish([c.expect("A", cls, None, "FIN_WAIT2", origin, cli,
                        reason=rst_reason("TCP_TIMEWAIT_SOCKET"),
-                       evidence={"segment_bytes": 10}),
+                       evidence={"segment_bytes": nbytes}),
               c.expect("A", "time_wait", None, "FIN_WAIT2", "lifecycle", cli,
                        evidence={"substate": "FIN_WAIT2"}),
               c.expect("B", "peer_reset", None, "CLOSE_WAIT", "peer", srv)],
              {"A": {"TW": 1}})
+
+
+@events_tap
+def data_after_close_tw(c):
+    """New data at a tw in the FIN_WAIT2 substate."""
+    hit_fin_wait2_tw(c, lambda srv: srv.do("send 10"), "data_after_close", "local", 10)
 
 
 @events_tap
@@ -108,9 +121,7 @@ def linger2(c):
     cli.do("wait_state FIN_WAIT2")
     cli.do("linger2 -1")
     cli.do("close")
-    srv.do("wait_hup")
-    srv.send("send 1")
-    srv.expect("EPIPE")
+    peer_gone_in_close_wait(srv)
     c.finish([c.expect("A", "linger2", None, "FIN_WAIT2", "local", cli,
                        reason=rst_reason("TCP_ABORT_ON_LINGER")),
               c.expect("B", "peer_reset", None, "CLOSE_WAIT", "peer", srv)],
@@ -251,28 +262,19 @@ def timeout_zero_window(c):
 
 # ------------------------------------------------------------ reply RSTs
 
-@events_tap
-def time_wait_rst(c):
-    """A closes first and becomes a tw in the FIN_WAIT2 substate; B crafts a
-    FIN beyond the tw's rcv_nxt (no data, correct ACK): the tw answers RST
-    (TCP_TW_RST), which lands in B's CLOSE_WAIT socket."""
-    cli, srv = c.established()
-    cli.do("close")
-    wait_sockets(c, "A", "fin-wait-2", 1)
-    srv.send("recv")
-    srv.expect("EOF")
+def out_of_window_fin(srv):
+    """A bare FIN|ACK from srv 1000 bytes beyond what srv has sent, with the
+    right ACK and no options (so no PAWS): its end_seq is not the tw's
+    rcv_nxt + 1.  The sequence numbers come from TCP_REPAIR."""
     seq = srv.do("seqs")
     srv.do(f"craft FA {seq['snd_seq'] + 1000} {seq['rcv_seq']}")
-    srv.do("wait_hup")
-    srv.send("send 1")
-    srv.expect("EPIPE")
-    c.finish([c.expect("A", "time_wait_rst", None, "FIN_WAIT2", "reply", cli,
-                       reason=rst_reason("TCP_TIMEWAIT_SOCKET"),
-                       evidence={"segment_bytes": 0}),
-              c.expect("A", "time_wait", None, "FIN_WAIT2", "lifecycle", cli,
-                       evidence={"substate": "FIN_WAIT2"}),
-              c.expect("B", "peer_reset", None, "CLOSE_WAIT", "peer", srv)],
-             {"A": {"TW": 1}})
+
+
+@events_tap
+def time_wait_rst(c):
+    """An out-of-window FIN, no data, at a tw in the FIN_WAIT2 substate: the
+    RST lands in B's CLOSE_WAIT socket (its seq is B's own ACK, exact)."""
+    hit_fin_wait2_tw(c, out_of_window_fin, "time_wait_rst", "reply", 0)
 
 
 @events_tap
