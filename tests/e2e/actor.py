@@ -34,8 +34,6 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     wait_hup                    poll() until POLLHUP (e.g. a RST was processed)
     seqs                        TCP_REPAIR peek: answers snd_seq (write_seq) and
                                 rcv_seq (rcv_nxt), then leaves repair without probe
-    repair_close                close in TCP_REPAIR mode: no FIN, no RST (the
-                                connection silently vanishes, like a reboot)
     craft FLAGS SEQ ACK [LEN]   send one raw TCP segment on conn's 4-tuple (FLAGS
                                 like FA, PA; LEN payload bytes), no options
 """
@@ -225,10 +223,6 @@ class Sockets:
         finally:
             c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
         return out
-
-    def do_repair_close(self):
-        self.conn.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)
-        return self.do_close()
 
     def do_craft(self, flags, seq, ack, n="0"):
         """A bare TCP header (+ n bytes 'x') from conn's local end to its peer,

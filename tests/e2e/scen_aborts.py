@@ -279,25 +279,33 @@ def time_wait_rst(c):
 
 @events_tap
 def bad_ack(c):
-    """A's connection vanishes silently (close in TCP_REPAIR mode: no RST);
-    a new client on the same local port sends a SYN; B's old ESTABLISHED
-    socket answers with a challenge ACK, which A's SYN_SENT socket finds
-    unacceptable and answers with RST (TCP_INVALID_ACK_SEQUENCE); that RST
-    kills B's old socket.  A's SYN retransmission then connects normally."""
+    """A aborts (linger 0) but B never gets the RST (dropped on B's input),
+    so B still holds the ESTABLISHED 4-tuple; a new client on the same local
+    port sends a SYN; B's old socket answers with a challenge ACK, which A's
+    SYN_SENT socket finds unacceptable (tcp_rcv_synsent_state_process) and
+    answers with RST (TCP_INVALID_ACK_SEQUENCE); that RST, whose seq is the
+    challenge ACK's ack, kills B's old socket.  A's SYN goes out again after
+    TCP_TIMEOUT_MIN and connects normally."""
     old, srv = c.established()
     port = c.cport
+    c.pair.drop_incoming_rst("B", port)
+    old.do("linger0")
+    old.do("close")
+    c.pair.nft_flush("B")
+    c.sockets_check("B", "established", 1)   # the RST really never arrived
+    want = [c.expect("A", "linger0", None, "ESTABLISHED", "local", old,
+                     reason=rst_reason("TCP_STATE"))]
     srv.send("recv")
-    old.do("repair_close")
-    c.sockets_check("B", "established", 1)
     cli = c.actor("A", "rw_cli2")
     c.cport = cli.do(f"socket {c.family} {c.addr('A')} {port}")["lport"]
     cli.send(f"connect {c.addr('B')} {c.port}")
     srv.expect("ECONNRESET")
-    cli.expect(None, timeout=5)            # the SYN retransmitted 1 s later
-    c.finish([c.expect("A", "bad_ack", None, "SYN_SENT", "reply", cli,
-                       reason=rst_reason("TCP_INVALID_ACK_SEQUENCE")),
-              c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)],
-             {"B": {"TCPChallengeACK": 1, "TCPSYNChallenge": 1}})
+    cli.expect(None, timeout=5)
+    c.finish(want + [c.expect("A", "bad_ack", None, "SYN_SENT", "reply", cli,
+                              reason=rst_reason("TCP_INVALID_ACK_SEQUENCE")),
+                     c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)],
+             {"A": {"TCPAbortOnData": 1},
+              "B": {"TCPChallengeACK": 1, "TCPSYNChallenge": 1}})
 
 
 @events_tap
