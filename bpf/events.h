@@ -29,6 +29,8 @@ enum rw_rec_type {
 	RW_REC_TW_ARM = 6,	/* timer_start: (re)scheduled */
 	RW_REC_TW_CANCEL = 7,	/* timer_cancel: descheduled (killed, reused) or rearmed */
 	RW_REC_TW_EXPIRE = 8,	/* timer_expire_entry: the time-wait period ran out */
+	RW_REC_TW_SYN_REUSE = 9,	/* a SYN took over a time-wait socket's 4-tuple: its
+					   passive child became ESTABLISHED (skaddr: the child) */
 };
 
 /* rw_record.sk_flags */

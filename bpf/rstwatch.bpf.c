@@ -137,6 +137,16 @@ struct {
 	__type(value, __u8);
 } tw_armed SEC(".maps");
 
+/* 4-tuples whose time-wait socket was cancelled in softirq: an RST killed it,
+ * or a SYN took the 4-tuple over (tcp_v4_rcv()'s TCP_TW_SYN), which only the
+ * child that handshake makes can tell. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rw_tuple);
+	__type(value, __u8);
+} tw_cancelled SEC(".maps");
+
 /* Owner of each listening port: accepted children inherit it until a later
  * process-context moment (accept, recvmsg) names the real owner. */
 struct {
@@ -483,6 +493,12 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 			o.start_ns = bpf_ktime_get_boot_ns();
 			owner_put(&owners, &key, &o, BPF_ANY);
 		}
+		if (tw_tracking) {
+			tuple_from_sk(&t, sk, newstate);
+			if (!bpf_map_delete_elem(&tw_cancelled, &t))
+				return emit(RW_REC_TW_SYN_REUSE, sk, &t, newstate, oldstate, newstate,
+					    RW_REASON_NONE, 0, 0, 0, NULL);
+		}
 		return 0;
 	}
 	/* close()/shutdown() run tcp_close_state() in the caller */
@@ -639,9 +655,13 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 	} else {
 		/* connect() unhashes a time-wait socket it takes over before the
 		 * cancel; a kill unhashes it after */
+		__u8 one = 1;
+
 		x.xflags |= RW_XF_PORTS | rw_context();
 		if (!BPF_CORE_READ(tw, __sk_common.skc_nulls_node.pprev))
 			x.xflags |= RW_XF_UNHASHED;
+		else if (type == RW_REC_TW_CANCEL && (x.xflags & RW_XF_SOFTIRQ))
+			bpf_map_update_elem(&tw_cancelled, &t, &one, BPF_ANY);
 		rw_local_ports(tw, &x.port_lo, &x.port_hi);
 	}
 	emit(type, tw, &t, TCP_TIME_WAIT, 0, 0, RW_REASON_NONE, 0, 0, 0, &x);

@@ -48,7 +48,8 @@
  *               one is tcp_abort() in a task (ss -K: killed by it) or, in
  *               softirq, an RST (TIME_WAIT assassination: killed, and a
  *               peer_reset in TIME_WAIT) or a SYN taking the 4-tuple on the
- *               passive side, which the timer alone cannot tell from an RST.
+ *               passive side (reused), which only the ESTABLISHED child that
+ *               handshake makes, within RW_PENDING_NS, tells from an RST.
  *  data_after_  a time-wait socket still in FIN_WAIT2 answers new data with
  *  close        an RST (TCP_TIMEWAIT_SOCKET); an orphan in FIN_WAIT1/2 with
  *               RCV_SHUTDOWN meets data in tcp_rcv_state_process(): it calls
@@ -959,6 +960,22 @@ static void tw_end_verdict(struct rw_verdict *v, const struct rw_conn *tw, const
 	}
 }
 
+/* A SYN took the 4-tuple of a time-wait socket whose cancel is waiting. */
+static void on_tw_syn_reuse(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *tw = rw_conntab_peek(c->tw, tw_key(ev));
+	struct pending *p;
+
+	if (!tw || tw->pending == RW_NO_PENDING)
+		return;
+	p = &c->pend[tw->pending];
+	p->v.sub = RW_SUB_REUSED;
+	p->v.ev_mask &= ~RW_VE_BY;
+	p->has_v2 = false;	/* no assassination after all */
+	settle(c, p);
+	tw_forget(c, tw);
+}
+
 static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
 {
 	struct rw_conn *tw = tw_get(c, ev, false);
@@ -1042,6 +1059,9 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 	case RW_EV_TW_CANCEL:
 	case RW_EV_TW_EXPIRE:
 		on_tw_timer(c, ev);
+		break;
+	case RW_EV_TW_SYN_REUSE:
+		on_tw_syn_reuse(c, ev);
 		break;
 	default:
 		break;

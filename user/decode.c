@@ -103,7 +103,7 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 
 	if (size < sizeof(*r))
 		return -1;
-	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_EXPIRE)
+	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_SYN_REUSE)
 		return -1;
 
 	memset(ev, 0, sizeof(*ev));

@@ -65,6 +65,7 @@ enum rw_ev_kind {
 	RW_EV_TW_ARM,		/* a time-wait socket's timer was (re)armed */
 	RW_EV_TW_CANCEL,	/* ... cancelled: the socket dies early, or is re-armed */
 	RW_EV_TW_EXPIRE,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
+	RW_EV_TW_SYN_REUSE,	/* a SYN's new connection took a time-wait socket's 4-tuple */
 };
 
 /* rw_event.flags */
