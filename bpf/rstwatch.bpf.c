@@ -636,11 +636,12 @@ extern const void tw_timer_handler __ksym __weak;
 static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 {
 	const struct sock *tw;
-	struct rw_tuple t = {};
+	struct rw_tuple t;
 	struct rw_extra x = {};
 
 	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
 		return 0;
+	__builtin_memset(&t, 0, sizeof(t));	/* only now: most timers stop above */
 	tw = (const void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
 	if (BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET &&
 	    BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET6)
