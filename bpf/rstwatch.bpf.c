@@ -242,7 +242,7 @@ static __always_inline int filters_on(void)
 }
 
 static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *t,
-				  const struct rw_owner *own)
+				  const struct rw_owner *own, int state)
 {
 	__u64 key = (__u64)sk;
 	__u8 one = 1;
@@ -261,7 +261,10 @@ static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *
 		return 0;
 	if (filter_tree && (!own || !bpf_map_lookup_elem(&proc_tree, &own->pid)))
 		return 0;
-	if (sk)
+	/* a socket already in CLOSE may be past its destroy (the RST that
+	 * answers data after close comes after it): remembering it would select
+	 * whatever socket reuses the address next */
+	if (sk && state != TCP_CLOSE)
 		bpf_map_update_elem(&selected, &key, &one, BPF_ANY);
 	return 1;
 }
@@ -365,7 +368,7 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 	__u64 flags;
 
 	own = owner_of(sk, t, state);
-	if (!wanted(sk, t, own))
+	if (!wanted(sk, t, own, state))
 		return 0;
 
 	count(RW_CNT_PRODUCED);
