@@ -106,7 +106,8 @@ struct {
 struct rw_listen_key {
 	__u32 netns;
 	__u16 port;
-	__u16 pad;
+	__u16 family;	/* an IPv4 and an IPv6 listener may share a port; a child
+			   has its listener's family (v4-mapped under AF_INET6) */
 };
 
 /* Owner of every socket, by socket address; deleted when the socket is freed
@@ -262,9 +263,10 @@ static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *
 	if (filter_tree && (!own || !bpf_map_lookup_elem(&proc_tree, &own->pid)))
 		return 0;
 	/* a socket already in CLOSE may be past its destroy (the RST that
-	 * answers data after close comes after it): remembering it would select
-	 * whatever socket reuses the address next */
-	if (sk && state != TCP_CLOSE)
+	 * answers data after close comes after it), and a time-wait socket has
+	 * no destroy we see: remembering either would select whatever socket
+	 * reuses the address next */
+	if (sk && state != TCP_CLOSE && rw_sk_fullsock(state))
 		bpf_map_update_elem(&selected, &key, &one, BPF_ANY);
 	return 1;
 }
@@ -299,13 +301,14 @@ static __always_inline long owner_put(void *map, const void *key, const struct r
 	return err;
 }
 
-/* Listeners are known by (netns, local port): that is all an accepted child
- * shares with its listener when it becomes ESTABLISHED in softirq. */
+/* Listeners are known by (netns, local port, family): that is all an accepted
+ * child shares with its listener when it becomes ESTABLISHED in softirq. */
 static __always_inline struct rw_listen_key listen_key(const struct sock *sk)
 {
 	struct rw_listen_key lk = {
 		.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
 		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+		.family = BPF_CORE_READ(sk, __sk_common.skc_family),
 	};
 
 	return lk;
@@ -636,6 +639,26 @@ int BPF_PROG(on_rcv_space_adjust, struct sock *sk)
  */
 extern const void tw_timer_handler __ksym __weak;
 
+/*
+ * Where a time-wait timer's cancel runs (softirq or a task), measured by a
+ * program of its own: x86-64 runs tracing programs whose stack reaches 64
+ * bytes on a per-CPU private stack (6.13+), which would hide where the kernel
+ * was.  This one stays below that, runs first (attached first: it comes first
+ * in this file), and leaves its finding for on_timer_cancel() below.
+ */
+struct tw_cancel_ctx {
+	__u64 timer;
+	__u8 xflags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_cancel_ctx);
+} tw_ctx SEC(".maps");
+
+
 static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 {
 	const struct sock *tw;
@@ -657,11 +680,18 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 
 		bpf_map_update_elem(&tw_armed, &t, &one, BPF_ANY);
 	} else {
-		/* connect() unhashes a time-wait socket it takes over before the
-		 * cancel; a kill unhashes it after */
+		struct tw_cancel_ctx *c;
+		__u32 zero = 0;
 		__u8 one = 1;
 
-		x.xflags |= RW_XF_PORTS | rw_context();
+		x.xflags |= RW_XF_PORTS;
+		c = bpf_map_lookup_elem(&tw_ctx, &zero);
+		if (c && c->timer == (__u64)timer)	/* on_timer_cancel_ctx() ran first */
+			x.xflags |= c->xflags;
+		else if (type == RW_REC_TW_EXPIRE)
+			x.xflags |= RW_XF_CONTEXT | RW_XF_SOFTIRQ;	/* the timer softirq */
+		/* connect() unhashes a time-wait socket it takes over before the
+		 * cancel; a kill unhashes it after */
 		if (!BPF_CORE_READ(tw, __sk_common.skc_nulls_node.pprev))
 			x.xflags |= RW_XF_UNHASHED;
 		else if (type == RW_REC_TW_CANCEL && (x.xflags & RW_XF_SOFTIRQ))
@@ -669,8 +699,10 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 		rw_local_ports(tw, &x.port_lo, &x.port_hi);
 	}
 	emit(type, tw, &t, TCP_TIME_WAIT, 0, 0, RW_REASON_NONE, 0, 0, 0, &x);
-	if (type == RW_REC_TW_EXPIRE)
+	if (type == RW_REC_TW_EXPIRE) {
 		bpf_map_delete_elem(&tw_owners, &t);
+		bpf_map_delete_elem(&tw_cancelled, &t);	/* expire_timers() cancels first */
+	}
 	return 0;
 }
 
@@ -678,6 +710,22 @@ SEC("tp_btf/timer_start")
 int BPF_PROG(on_timer_start, struct timer_list *timer)
 {
 	return on_tw_timer(timer, RW_REC_TW_ARM);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_timer_cancel_ctx, struct timer_list *timer)
+{
+	struct tw_cancel_ctx *c;
+	__u32 zero = 0;
+
+	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
+		return 0;
+	c = bpf_map_lookup_elem(&tw_ctx, &zero);
+	if (c) {
+		c->timer = (__u64)timer;
+		c->xflags = rw_context();
+	}
+	return 0;
 }
 
 SEC("tp_btf/timer_cancel")

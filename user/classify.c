@@ -1012,12 +1012,15 @@ static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
 		return;
 	}
 	tw_end_verdict(&v, tw, ev, RW_SUB_KILLED);
-	if ((ev->flags & RW_EVF_CONTEXT) && !(ev->flags & RW_EVF_SOFTIRQ)) {
-		v.ev_mask |= RW_VE_BY;	/* tcp_abort() in the task: ss -K */
-		p = defer(c, tw, PT_TW, &v, ev);
+	if (!(ev->flags & RW_EVF_CONTEXT) || !(ev->flags & RW_EVF_SOFTIRQ)) {
+		/* in a task: tcp_abort() (ss -K) or a netns going away; or the
+		 * context is unknown, and no RST is claimed */
+		if (ev->flags & RW_EVF_CONTEXT)
+			v.ev_mask |= RW_VE_BY;
+		defer(c, tw, PT_TW, &v, ev);
 		return;
 	}
-	/* in softirq: an RST killed it (or a SYN reused it: the same to the timer) */
+	/* in softirq: an RST killed it, or a SYN took it (on_tw_syn_reuse()) */
 	p = defer(c, tw, PT_TW, &v, ev);
 	verdict_init(&p->v2, &p->ev, RW_CL_PEER_RESET, RW_OR_PEER, v.state);
 	p->v2.tw_substate = v.tw_substate;
