@@ -38,11 +38,12 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables).
+# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables,
+# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux).
 # libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
 # clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	iproute2 nftables procps python3 libclang-rt-14-dev
+	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux
 
 .PHONY: all clean install test unit e2e traces vmlinux deps
 
@@ -159,3 +160,38 @@ fuzz-corpus: $(OUT)/fuzz/mkcorpus
 	$(Q)$< tests/fuzz/corpus
 
 -include $(wildcard $(OUT)/fuzz/obj/*.d)
+
+# ---- sanitizers --------------------------------------------------------
+# `make sanitize`: rstwatch and the unit tests rebuilt with ASan+UBSan
+# (.output/asan/), the unit tests and one live e2e scenario run with them,
+# then a replay of every recorded trace under valgrind (memcheck, leaks
+# included) with the normal build.  Part of make test (tests/sanitize).
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_CFLAGS := -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUT) -Ibpf -Iuser -MMD -MP $(SAN_FLAGS)
+SAN_LIB_OBJS := $(patsubst user/%.c,$(OUT)/asan/%.o,$(LIB_SRCS))
+SAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/asan/unit/%,$(UNIT_SRCS))
+
+.PHONY: sanitize
+.SECONDARY: $(SAN_LIB_OBJS) $(OUT)/asan/main.o
+
+$(OUT)/asan $(OUT)/asan/unit:
+	$(Q)mkdir -p $@
+
+$(OUT)/asan/loader.o: $(OUT)/rstwatch.skel.h
+
+$(OUT)/asan/%.o: user/%.c | $(OUT)/asan
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CLANG) $(SAN_CFLAGS) -c $< -o $@
+
+$(OUT)/asan/rstwatch: $(OUT)/asan/main.o $(SAN_LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/asan/unit/%: tests/unit/%.c $(SAN_LIB_OBJS) | $(OUT)/asan/unit
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CLANG) $(SAN_CFLAGS) $< $(SAN_LIB_OBJS) $(LDLIBS) -o $@
+
+sanitize: rstwatch $(OUT)/asan/rstwatch $(SAN_UNIT_BINS)
+	$(Q)tests/sanitize $(OUT)/asan/rstwatch $(SAN_UNIT_BINS)
+
+-include $(wildcard $(OUT)/asan/*.d $(OUT)/asan/unit/*.d)

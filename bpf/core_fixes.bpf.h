@@ -83,29 +83,25 @@ static __always_inline void rw_local_ports(const struct sock *sk, __u16 *lo, __u
  */
 #define RW_TASK_STACK_MAX	(32u << 10)
 
-static __always_inline int rw_softirq_thread(const char *comm)
-{
-	return (comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' && comm[3] == 'f' &&
-		comm[4] == 't' && comm[5] == 'i' && comm[6] == 'r' && comm[7] == 'q') ||
-	       (comm[0] == 'n' && comm[1] == 'a' && comm[2] == 'p' && comm[3] == 'i' &&
-		comm[4] == '/');
-}
+/* "ksoftirqd/N" or "napi/..." as the first 8 bytes of comm, little-endian */
+#define RW_COMM_KSOFTIRQ	0x71726974666f736bull	/* "ksoftirq" */
+#define RW_COMM_NAPI		0x2f6970616eull		/* "napi/", 5 bytes */
 
 static __always_inline __u8 rw_context(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 base = (__u64)BPF_CORE_READ(task, stack);
 	const void *frame = &task;	/* an address in our own frame */
-	char comm[16] = {};
-	__u64 sp = 0;
+	__u64 sp = 0, head = 0;
 
 	/* the verifier allows no arithmetic on a frame pointer: copy its bits */
 	bpf_probe_read_kernel(&sp, sizeof(sp), &frame);
 	if (sp - base >= RW_TASK_STACK_MAX)
 		return RW_XF_CONTEXT | RW_XF_SOFTIRQ;
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD) {
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (rw_softirq_thread(comm))
+		bpf_probe_read_kernel(&head, sizeof(head),	/* comm's first 8 bytes */
+				      __builtin_preserve_access_index(&task->comm));
+		if (head == RW_COMM_KSOFTIRQ || (head & 0xffffffffffull) == RW_COMM_NAPI)
 			return RW_XF_CONTEXT | RW_XF_SOFTIRQ;
 	}
 	return RW_XF_CONTEXT;

@@ -29,6 +29,8 @@ enum rw_rec_type {
 	RW_REC_TW_ARM = 6,	/* timer_start: (re)scheduled */
 	RW_REC_TW_CANCEL = 7,	/* timer_cancel: descheduled (killed, reused) or rearmed */
 	RW_REC_TW_EXPIRE = 8,	/* timer_expire_entry: the time-wait period ran out */
+	RW_REC_TW_SYN_REUSE = 9,	/* a SYN took over a time-wait socket's 4-tuple: its
+					   passive child became ESTABLISHED (skaddr: the child) */
 };
 
 /* rw_record.sk_flags */
@@ -51,10 +53,12 @@ enum rw_rec_type {
 
 /* rw_record.xflags */
 #define RW_XF_SOFTIRQ	(1u << 0)	/* fired while serving a softirq (packet input) */
-#define RW_XF_UNHASHED	(1u << 1)	/* SET_STATE: the socket had left the lookup hash */
+#define RW_XF_UNHASHED	(1u << 1)	/* TW_CANCEL/EXPIRE: the socket had left the lookup hash */
 #define RW_XF_SUBSTATE	(1u << 2)	/* tw_substate is valid (time-wait socket) */
 #define RW_XF_PORTS	(1u << 3)	/* port_lo/port_hi hold the netns's ephemeral range */
 #define RW_XF_CONTEXT	(1u << 4)	/* RW_XF_SOFTIRQ is known (else: cannot tell) */
+#define RW_XF_TW_KNOWN	(1u << 5)	/* SET_STATE into CLOSE: time-wait timers are traced */
+#define RW_XF_TW_ARMED	(1u << 6)	/* ... and one was armed for this 4-tuple just before */
 
 #define RW_REASON_NONE 0xffff	/* the kernel gave no reason (pre-6.10 tcp_send_reset) */
 

@@ -52,6 +52,7 @@ const volatile __u16 filter_family = 0;	/* AF_INET or AF_INET6 */
 const volatile __u32 filter_netns = 0;	/* netns inode */
 const volatile __u8 filter_tree = 0;	/* only owners in the proc_tree map (-- CMD) */
 const volatile __u64 wakeup_bytes = 1 << 20;	/* force a wakeup past this fill level */
+const volatile __u8 tw_tracking = 0;	/* the time-wait timer programs are loaded */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -105,7 +106,8 @@ struct {
 struct rw_listen_key {
 	__u32 netns;
 	__u16 port;
-	__u16 pad;
+	__u16 family;	/* an IPv4 and an IPv6 listener may share a port; a child
+			   has its listener's family (v4-mapped under AF_INET6) */
 };
 
 /* Owner of every socket, by socket address; deleted when the socket is freed
@@ -125,6 +127,26 @@ struct {
 	__type(key, struct rw_tuple);
 	__type(value, struct rw_owner);
 } tw_owners SEC(".maps");
+
+/* 4-tuples whose time-wait socket tcp_time_wait() has just armed, before its
+ * tcp_done(): a FIN_WAIT2/CLOSING -> CLOSE without one overflowed
+ * tcp_max_tw_buckets.  The CLOSE consumes the entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rw_tuple);
+	__type(value, __u8);
+} tw_armed SEC(".maps");
+
+/* 4-tuples whose time-wait socket was cancelled in softirq: an RST killed it,
+ * or a SYN took the 4-tuple over (tcp_v4_rcv()'s TCP_TW_SYN), which only the
+ * child that handshake makes can tell. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rw_tuple);
+	__type(value, __u8);
+} tw_cancelled SEC(".maps");
 
 /* Owner of each listening port: accepted children inherit it until a later
  * process-context moment (accept, recvmsg) names the real owner. */
@@ -221,7 +243,7 @@ static __always_inline int filters_on(void)
 }
 
 static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *t,
-				  const struct rw_owner *own)
+				  const struct rw_owner *own, int state)
 {
 	__u64 key = (__u64)sk;
 	__u8 one = 1;
@@ -240,7 +262,11 @@ static __always_inline int wanted(const struct sock *sk, const struct rw_tuple *
 		return 0;
 	if (filter_tree && (!own || !bpf_map_lookup_elem(&proc_tree, &own->pid)))
 		return 0;
-	if (sk)
+	/* a socket already in CLOSE may be past its destroy (the RST that
+	 * answers data after close comes after it), and a time-wait socket has
+	 * no destroy we see: remembering either would select whatever socket
+	 * reuses the address next */
+	if (sk && state != TCP_CLOSE && rw_sk_fullsock(state))
 		bpf_map_update_elem(&selected, &key, &one, BPF_ANY);
 	return 1;
 }
@@ -275,13 +301,14 @@ static __always_inline long owner_put(void *map, const void *key, const struct r
 	return err;
 }
 
-/* Listeners are known by (netns, local port): that is all an accepted child
- * shares with its listener when it becomes ESTABLISHED in softirq. */
+/* Listeners are known by (netns, local port, family): that is all an accepted
+ * child shares with its listener when it becomes ESTABLISHED in softirq. */
 static __always_inline struct rw_listen_key listen_key(const struct sock *sk)
 {
 	struct rw_listen_key lk = {
 		.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
 		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+		.family = BPF_CORE_READ(sk, __sk_common.skc_family),
 	};
 
 	return lk;
@@ -344,7 +371,7 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 	__u64 flags;
 
 	own = owner_of(sk, t, state);
-	if (!wanted(sk, t, own))
+	if (!wanted(sk, t, own, state))
 		return 0;
 
 	count(RW_CNT_PRODUCED);
@@ -472,6 +499,12 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 			o.start_ns = bpf_ktime_get_boot_ns();
 			owner_put(&owners, &key, &o, BPF_ANY);
 		}
+		if (tw_tracking) {
+			tuple_from_sk(&t, sk, newstate);
+			if (!bpf_map_delete_elem(&tw_cancelled, &t))
+				return emit(RW_REC_TW_SYN_REUSE, sk, &t, newstate, oldstate, newstate,
+					    RW_REASON_NONE, 0, 0, 0, NULL);
+		}
 		return 0;
 	}
 	/* close()/shutdown() run tcp_close_state() in the caller */
@@ -483,19 +516,20 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		return 0;
 	tuple_from_sk(&t, sk, newstate);
 	/* tcp_time_wait() -> tcp_done(): the connection lives on as a time-wait
-	 * socket with the same tuple; carry the owner over to it.  The time-wait
-	 * socket took the full socket's place in the lookup hash before
-	 * tcp_done(), whose CLOSE unhashes it only after this tracepoint: a
-	 * socket still hashed here got no time-wait socket (tcp_max_tw_buckets,
-	 * or a path that resets instead). */
+	 * socket with the same tuple; carry the owner over to it.  Its timer was
+	 * armed just before (tw_armed); without it the socket got no time-wait
+	 * socket (tcp_max_tw_buckets, or a path that resets instead). */
 	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
 		struct rw_extra x = { .xflags = RW_XF_PORTS };
 
 		if (o)
 			owner_put(&tw_owners, &t, o, BPF_ANY);
-		if (!BPF_CORE_READ(sk, __sk_common.skc_nulls_node.pprev))
-			x.xflags |= RW_XF_UNHASHED;
+		if (tw_tracking) {
+			x.xflags |= RW_XF_TW_KNOWN;
+			if (!bpf_map_delete_elem(&tw_armed, &t))
+				x.xflags |= RW_XF_TW_ARMED;
+		}
 		rw_local_ports(sk, &x.port_lo, &x.port_hi);
 		return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
 			    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, &x);
@@ -605,14 +639,35 @@ int BPF_PROG(on_rcv_space_adjust, struct sock *sk)
  */
 extern const void tw_timer_handler __ksym __weak;
 
+/*
+ * Where a time-wait timer's cancel runs (softirq or a task), measured by a
+ * program of its own: x86-64 runs tracing programs whose stack reaches 64
+ * bytes on a per-CPU private stack (6.13+), which would hide where the kernel
+ * was.  This one stays below that, runs first (attached first: it comes first
+ * in this file), and leaves its finding for on_timer_cancel() below.
+ */
+struct tw_cancel_ctx {
+	__u64 timer;
+	__u8 xflags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_cancel_ctx);
+} tw_ctx SEC(".maps");
+
+
 static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 {
 	const struct sock *tw;
-	struct rw_tuple t = {};
+	struct rw_tuple t;
 	struct rw_extra x = {};
 
 	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
 		return 0;
+	__builtin_memset(&t, 0, sizeof(t));	/* only now: most timers stop above */
 	tw = (const void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
 	if (BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET &&
 	    BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET6)
@@ -620,17 +675,34 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 	tuple_from_sk(&t, tw, TCP_TIME_WAIT);
 	x.xflags = RW_XF_SUBSTATE;
 	x.tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)tw, tw_substate);
-	if (type != RW_REC_TW_ARM) {
+	if (type == RW_REC_TW_ARM) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&tw_armed, &t, &one, BPF_ANY);
+	} else {
+		struct tw_cancel_ctx *c;
+		__u32 zero = 0;
+		__u8 one = 1;
+
+		x.xflags |= RW_XF_PORTS;
+		c = bpf_map_lookup_elem(&tw_ctx, &zero);
+		if (c && c->timer == (__u64)timer)	/* on_timer_cancel_ctx() ran first */
+			x.xflags |= c->xflags;
+		else if (type == RW_REC_TW_EXPIRE)
+			x.xflags |= RW_XF_CONTEXT | RW_XF_SOFTIRQ;	/* the timer softirq */
 		/* connect() unhashes a time-wait socket it takes over before the
 		 * cancel; a kill unhashes it after */
-		x.xflags |= RW_XF_PORTS | rw_context();
 		if (!BPF_CORE_READ(tw, __sk_common.skc_nulls_node.pprev))
 			x.xflags |= RW_XF_UNHASHED;
+		else if (type == RW_REC_TW_CANCEL && (x.xflags & RW_XF_SOFTIRQ))
+			bpf_map_update_elem(&tw_cancelled, &t, &one, BPF_ANY);
 		rw_local_ports(tw, &x.port_lo, &x.port_hi);
 	}
 	emit(type, tw, &t, TCP_TIME_WAIT, 0, 0, RW_REASON_NONE, 0, 0, 0, &x);
-	if (type == RW_REC_TW_EXPIRE)
+	if (type == RW_REC_TW_EXPIRE) {
 		bpf_map_delete_elem(&tw_owners, &t);
+		bpf_map_delete_elem(&tw_cancelled, &t);	/* expire_timers() cancels first */
+	}
 	return 0;
 }
 
@@ -638,6 +710,22 @@ SEC("tp_btf/timer_start")
 int BPF_PROG(on_timer_start, struct timer_list *timer)
 {
 	return on_tw_timer(timer, RW_REC_TW_ARM);
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_timer_cancel_ctx, struct timer_list *timer)
+{
+	struct tw_cancel_ctx *c;
+	__u32 zero = 0;
+
+	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
+		return 0;
+	c = bpf_map_lookup_elem(&tw_ctx, &zero);
+	if (c) {
+		c->timer = (__u64)timer;
+		c->xflags = rw_context();
+	}
+	return 0;
 }
 
 SEC("tp_btf/timer_cancel")

@@ -35,9 +35,10 @@
  *               tcp_disconnect() and the linger2 abort make the same
  *               transition but send an RST right after, so the verdict waits
  *               (RW_PENDING_NS at most) for that RST before it is emitted.
- *               The time-wait socket replaced the full one in the lookup hash
- *               before that CLOSE; a socket still hashed there got none:
- *               time_wait_overflow (inet_twsk_alloc() over tcp_max_tw_buckets).
+ *               The time-wait socket's timer is armed before that CLOSE; when
+ *               the timers are traced and none was armed for the 4-tuple,
+ *               it got none: time_wait_overflow (inet_twsk_alloc() over
+ *               tcp_max_tw_buckets).
  *  tw end       the time-wait socket's timer: it fires (expired), or it is
  *               cancelled.  A cancel is followed at once by a start when the
  *               period restarts (a FIN, a retransmission), so a cancel waits
@@ -47,7 +48,8 @@
  *               one is tcp_abort() in a task (ss -K: killed by it) or, in
  *               softirq, an RST (TIME_WAIT assassination: killed, and a
  *               peer_reset in TIME_WAIT) or a SYN taking the 4-tuple on the
- *               passive side, which the timer alone cannot tell from an RST.
+ *               passive side (reused), which only the ESTABLISHED child that
+ *               handshake makes, within RW_PENDING_NS, tells from an RST.
  *  data_after_  a time-wait socket still in FIN_WAIT2 answers new data with
  *  close        an RST (TCP_TIMEWAIT_SOCKET); an orphan in FIN_WAIT1/2 with
  *               RCV_SHUTDOWN meets data in tcp_rcv_state_process(): it calls
@@ -656,7 +658,7 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const struct rw_event *ev)
 {
 	bool fin = ev->flags & RW_EVF_FIN_RCVD;
-	bool overflow = (ev->flags & RW_EVF_HASH_KNOWN) && (ev->flags & RW_EVF_HASHED);
+	bool overflow = ev->flags & RW_EVF_NO_TW;
 	struct rw_verdict v;
 
 	verdict_init(&v, ev, overflow ? RW_CL_TIME_WAIT_OVERFLOW : RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
@@ -682,8 +684,8 @@ static void on_close(struct rw_classifier *c, const struct rw_event *ev)
 		return;
 	conn = conn_get(c, ev, &fresh);
 	conn->closed_from = ev->oldstate;
-	if (conn->decided)
-		return;
+	if (conn->decided || conn->peer_reset)
+		return;		/* the reset explains this CLOSE */
 	/* the CLOSE's own sk_err, else one reported just before it */
 	err = ev->sk_err;
 	soft = ev->sk_err_soft;
@@ -745,8 +747,12 @@ static void on_error(struct rw_classifier *c, const struct rw_event *ev)
 		conn->err_time = ev->time_ns;
 		return;
 	}
+	/* tcp_disconnect() zeroed inet_dport first: its RST decided already, or
+	 * none was due (a TCP_REPAIR close) */
+	if (ev->rport == 0)
+		return;
 	conn = rw_conntab_get(c->tab, ev->sk);
-	if (conn && !conn->decided && conn->closed_from != RW_ST_UNKNOWN)
+	if (conn && !conn->decided && !conn->peer_reset && conn->closed_from != RW_ST_UNKNOWN)
 		close_with_error(c, conn, ev, conn->closed_from, ev->sk_err, ev->sk_err_soft);
 }
 
@@ -954,6 +960,22 @@ static void tw_end_verdict(struct rw_verdict *v, const struct rw_conn *tw, const
 	}
 }
 
+/* A SYN took the 4-tuple of a time-wait socket whose cancel is waiting. */
+static void on_tw_syn_reuse(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *tw = rw_conntab_peek(c->tw, tw_key(ev));
+	struct pending *p;
+
+	if (!tw || tw->pending == RW_NO_PENDING)
+		return;
+	p = &c->pend[tw->pending];
+	p->v.sub = RW_SUB_REUSED;
+	p->v.ev_mask &= ~RW_VE_BY;
+	p->has_v2 = false;	/* no assassination after all */
+	settle(c, p);
+	tw_forget(c, tw);
+}
+
 static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
 {
 	struct rw_conn *tw = tw_get(c, ev, false);
@@ -990,12 +1012,15 @@ static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
 		return;
 	}
 	tw_end_verdict(&v, tw, ev, RW_SUB_KILLED);
-	if ((ev->flags & RW_EVF_CONTEXT) && !(ev->flags & RW_EVF_SOFTIRQ)) {
-		v.ev_mask |= RW_VE_BY;	/* tcp_abort() in the task: ss -K */
-		p = defer(c, tw, PT_TW, &v, ev);
+	if (!(ev->flags & RW_EVF_CONTEXT) || !(ev->flags & RW_EVF_SOFTIRQ)) {
+		/* in a task: tcp_abort() (ss -K) or a netns going away; or the
+		 * context is unknown, and no RST is claimed */
+		if (ev->flags & RW_EVF_CONTEXT)
+			v.ev_mask |= RW_VE_BY;
+		defer(c, tw, PT_TW, &v, ev);
 		return;
 	}
-	/* in softirq: an RST killed it (or a SYN reused it: the same to the timer) */
+	/* in softirq: an RST killed it, or a SYN took it (on_tw_syn_reuse()) */
 	p = defer(c, tw, PT_TW, &v, ev);
 	verdict_init(&p->v2, &p->ev, RW_CL_PEER_RESET, RW_OR_PEER, v.state);
 	p->v2.tw_substate = v.tw_substate;
@@ -1037,6 +1062,9 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 	case RW_EV_TW_CANCEL:
 	case RW_EV_TW_EXPIRE:
 		on_tw_timer(c, ev);
+		break;
+	case RW_EV_TW_SYN_REUSE:
+		on_tw_syn_reuse(c, ev);
 		break;
 	default:
 		break;

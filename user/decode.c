@@ -103,7 +103,7 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 
 	if (size < sizeof(*r))
 		return -1;
-	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_EXPIRE)
+	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_SYN_REUSE)
 		return -1;
 
 	memset(ev, 0, sizeof(*ev));
@@ -177,13 +177,17 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 		ev->tw_substate = state_of(d, r->tw_substate);
 	}
 	if (r->xflags & RW_XF_PORTS) {
-		/* checked together with the port range, at FIN_WAIT2/CLOSING -> CLOSE */
-		ev->flags |= RW_EVF_PORTS | RW_EVF_HASH_KNOWN;
-		if (!(r->xflags & RW_XF_UNHASHED))
-			ev->flags |= RW_EVF_HASHED;
+		ev->flags |= RW_EVF_PORTS;
 		ev->port_lo = r->port_lo;
 		ev->port_hi = r->port_hi;
 	}
+	if (r->type == RW_REC_TW_CANCEL || r->type == RW_REC_TW_EXPIRE) {
+		ev->flags |= RW_EVF_HASH_KNOWN;
+		if (!(r->xflags & RW_XF_UNHASHED))
+			ev->flags |= RW_EVF_HASHED;
+	}
+	if ((r->xflags & RW_XF_TW_KNOWN) && !(r->xflags & RW_XF_TW_ARMED))
+		ev->flags |= RW_EVF_NO_TW;
 	if (r->xflags & RW_XF_CONTEXT) {
 		ev->flags |= RW_EVF_CONTEXT;
 		if (r->xflags & RW_XF_SOFTIRQ)

@@ -2,14 +2,22 @@
 /*
  * Untrusted strings (a comm may hold any byte but NUL) made safe for JSON and
  * for a terminal.  Both walk the input as UTF-8: a valid sequence passes, an
- * invalid byte becomes U+FFFD (JSON) or \xNN (text); control bytes become
- * \u00XX (JSON) or \xNN (text) so no input can start a new line or an escape
- * sequence.
+ * invalid byte becomes U+FFFD (JSON) or \xNN (text); control characters,
+ * C0, DEL and C1 (U+0080-U+009F: a terminal may take U+009B as CSI, a log
+ * viewer U+0085 as a line break), become \u00XX (JSON) or \xNN per byte (text)
+ * so no input can start a new line or an escape sequence.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "escape.h"
+
+/* A C1 control character, U+0080-U+009F, encoded as 0xc2 0x80-0x9f. */
+static bool is_c1(const unsigned char *s, size_t len)
+{
+	return len == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -59,6 +67,8 @@ void rw_json_str(FILE *f, const char *str, size_t maxlen)
 			fputc(*s, f);
 		} else if (*s < 0x20 || *s == 0x7f) {
 			fprintf(f, "\\u%04x", *s);
+		} else if (is_c1(s, len)) {
+			fprintf(f, "\\u%04x", s[1]);
 		} else {
 			fwrite(s, 1, len, f);
 		}
@@ -76,8 +86,8 @@ size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
 	while (n > 0) {
 		size_t len = utf8_len(s, n);
 
-		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\') {
-			fprintf(f, "\\x%02x", *s);
+		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\' || is_c1(s, len)) {
+			fprintf(f, "\\x%02x", *s);	/* a C1's second byte: the next turn */
 			len = 1;
 			cols += 4;
 		} else {

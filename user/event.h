@@ -65,6 +65,7 @@ enum rw_ev_kind {
 	RW_EV_TW_ARM,		/* a time-wait socket's timer was (re)armed */
 	RW_EV_TW_CANCEL,	/* ... cancelled: the socket dies early, or is re-armed */
 	RW_EV_TW_EXPIRE,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
+	RW_EV_TW_SYN_REUSE,	/* a SYN's new connection took a time-wait socket's 4-tuple */
 };
 
 /* rw_event.flags */
@@ -76,13 +77,15 @@ enum rw_ev_kind {
 #define RW_EVF_KEEPALIVE (1u << 5)	/* SO_KEEPALIVE on */
 #define RW_EVF_SEG	(1u << 6)	/* seg_flags/seg_len describe a segment answered */
 #define RW_EVF_OWNER	(1u << 7)	/* owner fields are valid */
-#define RW_EVF_HASHED	(1u << 8)	/* FIN_WAIT2/CLOSING -> CLOSE: still in the lookup hash,
-					   so no time-wait socket replaced it */
-#define RW_EVF_HASH_KNOWN (1u << 9)	/* RW_EVF_HASHED was checked (absent in old traces) */
+#define RW_EVF_HASHED	(1u << 8)	/* TW_CANCEL: the time-wait socket was still in the
+					   lookup hash (connect() unhashes one it takes over) */
+#define RW_EVF_HASH_KNOWN (1u << 9)	/* RW_EVF_HASHED was checked */
 #define RW_EVF_SOFTIRQ	(1u << 10)	/* fired in softirq (a segment arrived), not in a task */
 #define RW_EVF_CONTEXT	(1u << 11)	/* RW_EVF_SOFTIRQ was checked */
 #define RW_EVF_PORTS	(1u << 12)	/* port_lo/port_hi are valid */
 #define RW_EVF_SUBSTATE	(1u << 13)	/* tw_substate is valid */
+#define RW_EVF_NO_TW	(1u << 14)	/* FIN_WAIT2/CLOSING -> CLOSE: no time-wait socket
+					   was armed for it (time-wait timers traced) */
 
 /* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
 #define RW_SEG_FIN 0x01

@@ -120,7 +120,9 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	struct rstwatch_bpf *skel;
 	int n, rc;
 
-	skel = rstwatch_bpf__open();
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = o->btf_path);
+
+	skel = rstwatch_bpf__open_opts(&oo);
 	if (!skel) {
 		snprintf(err, errlen, "opening BPF object: %s", strerror(errno));
 		return -1;
@@ -138,13 +140,12 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	n = tp_nargs(t->btf, "tcp_send_reset");
 	bpf_program__set_autoload(skel->progs.on_send_reset, n >= 3);
 	bpf_program__set_autoload(skel->progs.on_send_reset_noreason, n == 2);
-	if (tp_nargs(t->btf, "inet_sk_error_report") < 0) {
+	if (tp_nargs(t->btf, "inet_sk_error_report") < 0)
 		/* added in 5.12; the classifier does not depend on it */
 		bpf_program__set_autoload(skel->progs.on_error_report, false);
-		note("kernel has no sock:inet_sk_error_report tracepoint: error reports not traced");
-	}
 	bpf_program__set_autoload(skel->progs.on_accept_exit, optional & OPT_ACCEPT);
 	bpf_program__set_autoload(skel->progs.seed_owners, optional & OPT_SEED);
+	skel->rodata->tw_tracking = !!(optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_start, optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_cancel, optional & OPT_TW);
 	bpf_program__set_autoload(skel->progs.on_timer_expire, optional & OPT_TW);
@@ -155,7 +156,10 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	if (rc) {
 		snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-rc),
 			 rc == -EPERM ? " (run as root, or with CAP_BPF and CAP_PERFMON)" :
-					" (run with -v for the verifier's log)");
+			 o->btf_path && access("/sys/kernel/btf/vmlinux", R_OK) ?
+			 " (this kernel has no BTF of its own: --btf gives the types, but rstwatch's "
+			 "tp_btf programs attach by the kernel's BTF, CONFIG_DEBUG_INFO_BTF=y)" :
+			 " (run with -v for the verifier's log)");
 		rstwatch_bpf__destroy(skel);
 		return -1;
 	}
@@ -251,11 +255,24 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	t->btf = btf__load_vmlinux_btf();
-	if (!t->btf) {
-		snprintf(err, errlen, "cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
-			 "(rstwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)", strerror(errno));
-		goto fail;
+	if (o->btf_path) {
+		t->btf = btf__parse(o->btf_path, NULL);
+		if (!t->btf) {
+			snprintf(err, errlen, "--btf %s: %s (give a BTF file, raw or in an ELF's .BTF "
+				 "section, for this kernel, e.g. from BTFHub)", o->btf_path,
+				 errno == EINVAL || errno == EPROTO || errno >= 4000 ? "not a BTF file" :
+				 strerror(errno));
+			goto fail;
+		}
+	} else {
+		t->btf = btf__load_vmlinux_btf();
+		if (!t->btf) {
+			/* libbpf says ESRCH when no candidate file exists */
+			snprintf(err, errlen, "cannot read kernel BTF (/sys/kernel/btf/vmlinux): %s "
+				 "(rstwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)",
+				 errno == ESRCH ? "not found" : strerror(errno));
+			goto fail;
+		}
 	}
 	for (size_t i = 0; i < sizeof(required_tps) / sizeof(required_tps[0]); i++) {
 		if (tp_nargs(t->btf, required_tps[i]) < 0) {
@@ -268,6 +285,9 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 	optional = load_best(t, o, err, errlen);
 	if (optional < 0)
 		goto fail;
+	if (tp_nargs(t->btf, "inet_sk_error_report") < 0)
+		fprintf(stderr, "rstwatch: warning: this kernel has no tracepoint inet_sk_error_report "
+			"(5.12+): errors reported before a close are not traced\n");
 	if (!(optional & OPT_ACCEPT))
 		note("fexit on inet_csk_accept unavailable: accepted sockets are attributed to the "
 		     "listener's owner until they are read");
@@ -334,6 +354,15 @@ void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c)
 		c->lost += vals[RW_CNT_LOST][cpu];
 		c->owner_fail += vals[RW_CNT_OWNER_FAIL][cpu];
 	}
+}
+
+bool rw_tracer_usable(void *tracer)
+{
+	struct rw_tracer *t = tracer;
+	uint64_t vals[t->ncpu > 0 ? t->ncpu : 1];
+	uint32_t k = RW_CNT_PRODUCED;
+
+	return bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.counters), &k, vals) == 0;
 }
 
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid)

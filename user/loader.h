@@ -21,6 +21,7 @@ struct rw_loader_opts {
 	struct rw_filters filters;
 	size_t ringbuf_bytes;	/* power of two */
 	bool verbose;		/* libbpf's messages and feature notes on stderr */
+	const char *btf_path;	/* --btf: the kernel's types from this file, not sysfs */
 };
 
 /* Called for each raw record, in ring buffer order. */
@@ -41,6 +42,9 @@ struct rw_tracer_counters {
 	uint64_t owner_fail;	/* owner or process-tree map updates that failed */
 };
 void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c);
+/* Can this process still read the maps (after dropping capabilities)?
+ * Takes a struct rw_tracer *, as a rw_bpf_probe_fn. */
+bool rw_tracer_usable(void *tracer);
 /* With filters.tree: trace sockets owned by pid and, from now on, its descendants. */
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid);
 void rw_tracer_close(struct rw_tracer *t);

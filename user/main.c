@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include "decode.h"
 #include "loader.h"
 #include "output.h"
+#include "privs.h"
+#include "sink.h"
 #include "summary.h"
 #include "trace.h"
 
@@ -34,6 +37,11 @@
 #define FORBIDDEN_SHOWN 32	/* forbidden verdicts repeated on stderr at exit */
 #define DRAIN_MS 100		/* bound on how long a record waits in the ring buffer */
 #define CONN_CAPACITY 65536	/* connections the classifier tracks at once */
+/* After SIGINT/SIGTERM with -- CMD: pass the signal on at once (or, for a
+ * Ctrl-C the terminal has already delivered to CMD, after FORWARD_MS), then
+ * SIGKILL CMD at KILL_MS, so rstwatch is gone within 2 s whatever CMD does. */
+#define FORWARD_MS 300
+#define KILL_MS 1500
 
 struct options {
 	bool json;
@@ -41,6 +49,7 @@ struct options {
 	bool verbose;
 	const char *write_path;	/* -w: record the event stream */
 	const char *read_path;	/* -r: replay a recorded stream */
+	const char *out_path;	/* -o: verdicts to this file, reopened on SIGHUP */
 	bool count;		/* -c: summary at exit */
 	char **cmd;		/* -- CMD ARGS: run it, trace its process tree */
 	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
@@ -48,13 +57,15 @@ struct options {
 	uint64_t close_wait_ns;	/* --close-wait */
 	unsigned int pressure_pct;	/* --port-pressure */
 	struct rw_loader_opts load;
+	struct rw_privs privs;	/* --user */
 };
 
 struct run {
 	const struct options *opt;
 	struct rw_decoder dec;
 	struct rw_classifier *cls;
-	FILE *out;		/* verdicts; NULL when -w - takes stdout */
+	FILE *out;		/* verdicts, into sink; NULL when -w - takes stdout */
+	struct rw_sink sink;	/* stdout or -o FILE under out */
 	FILE *trace;		/* -w */
 	struct rw_tracer *tracer;	/* live only: its counters go into summaries */
 	struct rw_trace_end recorded;	/* replay: the recording run's counters */
@@ -68,11 +79,17 @@ struct run {
 	bool out_broken;	/* stdout's reader went away */
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reopen;
 
 static void on_signal(int sig)
 {
 	stop = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen = 1;
 }
 
 static void usage(FILE *f)
@@ -86,6 +103,8 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  -j, --json            JSON Lines, one object per verdict (default: aligned text)\n"
+"  -o, --output FILE     write verdicts to FILE (appended) instead of stdout;\n"
+"                        SIGHUP reopens it (for logrotate)\n"
 "  -w FILE               also record the decoded event stream to FILE (- for\n"
 "                        stdout, which then carries only the trace)\n"
 "  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
@@ -114,6 +133,9 @@ static void usage(FILE *f)
 "Tuning:\n"
 "  -b, --buffer MIB      ring buffer size in MiB, a power of two (default 8)\n"
 "  -v, --verbose         libbpf's messages and the kernel features in use\n"
+"      --user NAME       run as user NAME once the programs are attached\n"
+"      --btf FILE        the kernel's BTF from FILE (BTFHub style) instead of\n"
+"                        /sys/kernel/btf/vmlinux\n"
 "      --events          print every decoded kernel event instead of verdicts\n"
 "                        (to see what the classifier sees)\n"
 "  -h, --help            this help\n"
@@ -124,7 +146,8 @@ static void usage(FILE *f)
 "time_wait_rst bad_ack listen_overflow peer_reset, and the lifecycle events\n"
 "time_wait[/{expired,reused,killed}] time_wait_overflow close_wait/{stuck,closed}\n"
 "port_pressure; unclassified.  See rstwatch(8).\n"
-"Needs root, or CAP_BPF and CAP_PERFMON.  Stop with Ctrl-C.\n");
+"Needs root, or CAP_BPF and CAP_PERFMON; once attached it drops every\n"
+"capability (see SECURITY in rstwatch(8)).  Stop with Ctrl-C.\n");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -200,7 +223,8 @@ static const char *optname(const char *word)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_CLOSE_WAIT, OPT_PRESSURE };
+	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER, OPT_BTF,
+	       OPT_CLOSE_WAIT, OPT_PRESSURE };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -211,7 +235,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "close-wait", required_argument, NULL, OPT_CLOSE_WAIT },
 		{ "port-pressure", required_argument, NULL, OPT_PRESSURE },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "write", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "count", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "read", required_argument, NULL, 'r' },
@@ -222,6 +249,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	};
 	bool v4 = false, v6 = false;
 	unsigned long mib;
+	char err[256];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -229,7 +257,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->close_wait_ns = RW_CLOSE_WAIT_DEFAULT_NS;
 	o->pressure_pct = RW_PRESSURE_DEFAULT_PCT;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:o:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -259,8 +287,18 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->pressure_pct = (unsigned int)parse_num(optarg, 1, 100, "--port-pressure: "
 								  "'%s' is not a percentage (1-100)");
 			break;
+		case OPT_BTF:
+			o->load.btf_path = optarg;
+			break;
+		case OPT_USER:
+			if (rw_privs_user(&o->privs, optarg, err, sizeof(err)))
+				die_usage("%s", err);
+			break;
 		case 'w':
 			o->write_path = optarg;
+			break;
+		case 'o':
+			o->out_path = optarg;
 			break;
 		case 'r':
 			o->read_path = optarg;
@@ -309,6 +347,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
 	if (o->read_path && o->write_path)
 		die_usage("%s-r and -w exclude each other", "");
+	if (o->read_path && o->load.btf_path)
+		die_usage("%s--btf applies when tracing live; -r reads no kernel types", "");
+	if (o->read_path && o->privs.user_set)
+		die_usage("%s--user applies when tracing live; -r needs no privilege", "");
 	if (o->read_path && o->cmd)
 		die_usage("-r replays a trace; it does not run '%s'", o->cmd[0]);
 	if (o->read_path && (o->load.filters.pid || o->load.filters.port || o->load.filters.netns ||
@@ -435,10 +477,28 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The reader of standard output went away (`rstwatch | head -1`): a pipe's
+ * write end polls POLLERR once its read end is closed, a socket's POLLHUP.
+ * Checked every drain interval, so rstwatch exits promptly even when it has
+ * nothing to write (an EPIPE would tell only at the next write).
+ */
+static bool stdout_gone(const struct run *r)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO };
+
+	if (!(r->out && r->sink.fd == STDOUT_FILENO) && r->trace != stdout)
+		return false;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 static void flush_out(struct run *r)
 {
-	if (r->out && fflush(r->out) == EOF && errno == EPIPE)
-		r->out_broken = true;
+	if (r->out) {
+		fflush(r->out);
+		if (r->sink.broken)
+			r->out_broken = true;
+	}
 	if (r->trace)
 		fflush(r->trace);
 }
@@ -458,6 +518,13 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 	if (r->bad_records)
 		fprintf(stderr, "rstwatch: %llu malformed records from the kernel ignored\n",
 			(unsigned long long)r->bad_records);
+	if (r->sink.dropped_lines)
+		fprintf(stderr, "rstwatch: %llu output lines dropped: nobody read %s when rstwatch "
+			"stopped\n", (unsigned long long)r->sink.dropped_lines,
+			r->opt->out_path ? r->opt->out_path : "standard output");
+	if (r->sink.err)
+		fprintf(stderr, "rstwatch: writing %s: %s: output is incomplete\n",
+			r->opt->out_path ? r->opt->out_path : "standard output", strerror(r->sink.err));
 	if (r->opt->verbose)
 		fprintf(stderr, "rstwatch: %llu events, %llu lost, %llu verdicts, %llu evictions, "
 			"%llu owner/tree map failures\n", (unsigned long long)k->produced,
@@ -465,15 +532,70 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
 }
 
-/* Verdict sink and classifier, common to both modes. */
+static int open_out(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		fprintf(stderr, "rstwatch: -o %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+/*
+ * SIGHUP with -o: logrotate has moved the file away; continue in a new one
+ * at the same path.  If that cannot be opened, keep writing to the old one
+ * (a moved file still works) and say so.
+ */
+static void reopen_out(struct run *r)
+{
+	int fd;
+
+	reopen = 0;
+	if (!r->opt->out_path || !r->out)
+		return;
+	fd = open_out(r->opt->out_path);
+	if (fd < 0)
+		return;
+	fflush(r->out);
+	close(r->sink.fd);
+	r->sink.fd = fd;
+	if (!r->opt->json && !r->opt->events)
+		rw_text_header(r->out);
+}
+
+static void close_out(struct run *r)
+{
+	if (!r->out)
+		return;
+	fclose(r->out);
+	if (r->sink.fd != STDOUT_FILENO)
+		close(r->sink.fd);
+	r->out = NULL;
+}
+
+/* Verdict sink and classifier, common to both modes.  Returns 0, or the
+ * exit status: EXIT_USAGE if -o FILE cannot be opened. */
 static int run_setup(struct run *r, const struct options *o)
 {
+	int fd = STDOUT_FILENO;
+
 	r->opt = o;
-	r->out = stdout;
+	if (o->out_path) {
+		fd = open_out(o->out_path);
+		if (fd < 0)
+			return EXIT_USAGE;
+	}
+	r->out = rw_sink_open(&r->sink, fd, &stop);
+	if (!r->out) {
+		fprintf(stderr, "rstwatch: out of memory for the output stream\n");
+		if (fd != STDOUT_FILENO)
+			close(fd);
+		return 1;
+	}
 	r->cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, r);
 	if (!r->cls) {
 		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
-		return -1;
+		return 1;
 	}
 	rw_classifier_set(r->cls, o->close_wait_ns, o->pressure_pct);
 	return 0;
@@ -537,8 +659,8 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	r->trace = open_trace(path, true);
 	if (!r->trace)
 		return -1;
-	if (r->trace == stdout)
-		r->out = NULL;	/* stdout carries the trace alone */
+	if (r->trace == stdout && !r->opt->out_path)
+		close_out(r);	/* stdout carries the trace alone */
 	h.boot_to_real_ns = dec->boot_to_real_ns;
 	h.created_ns = start_ns;
 	if (uname(&u) == 0) {
@@ -659,6 +781,49 @@ static int exit_code(int status)
 	return 1;
 }
 
+/* Ctrl-C from the terminal went to CMD too: it is in our foreground group. */
+static bool cmd_got_it(int sig)
+{
+	pid_t fg = tcgetpgrp(STDIN_FILENO);
+
+	if (fg < 0)
+		fg = tcgetpgrp(STDERR_FILENO);
+	return sig == SIGINT && fg == getpgrp();
+}
+
+/*
+ * rstwatch was told to stop while CMD runs: pass the signal on (SIGINT stays
+ * SIGINT, anything else becomes SIGTERM), then SIGKILL CMD if it is still
+ * there KILL_MS later.  Its status, whatever ended it, is rstwatch's.
+ */
+static void stop_child(pid_t child, uint64_t *since, bool *forwarded)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), ms;
+
+	if (!*since)
+		*since = now;
+	ms = (now - *since) / 1000000;
+	if (!*forwarded && (ms >= FORWARD_MS || !cmd_got_it(stop))) {
+		kill(child, stop == SIGINT ? SIGINT : SIGTERM);
+		*forwarded = true;
+	}
+	if (ms >= KILL_MS)
+		kill(child, SIGKILL);
+}
+
+/* rstwatch ends before CMD (an error, stdout gone): SIGTERM, SIGKILL if it lingers. */
+static void reap(pid_t child)
+{
+	kill(child, SIGTERM);
+	for (int i = 0; i < KILL_MS / 10; i++) {
+		if (waitpid(child, NULL, WNOHANG) == child)
+			return;
+		usleep(10000);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
 static int run_replay(const struct options *o)
 {
 	struct run r = { 0 };
@@ -678,10 +843,9 @@ static int run_replay(const struct options *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (run_setup(&r, o)) {
-		rc = 1;
+	rc = run_setup(&r, o);
+	if (rc)
 		goto out;
-	}
 	stream_begin(&r, h.created_ns);
 	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
 		if (it.kind == RW_TRACE_EVENT)
@@ -706,6 +870,7 @@ static int run_replay(const struct options *o)
 out:
 	if (rd.f && rd.f != stdin)
 		fclose(rd.f);
+	close_out(&r);
 	rw_classifier_free(r.cls);
 	return rc;
 }
@@ -719,16 +884,22 @@ static int run_live(const struct options *o)
 	uint64_t start_ns;
 	pid_t child = 0;
 	int rc = 0, status, forbidden;
+	uint64_t stopping = 0;	/* when a stop signal arrived, with -- CMD */
 	bool forwarded = false;
 	char err[256];
 
 	/* no SA_RESTART: a signal must interrupt the poll */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* a hangup stops like SIGTERM; with -o it reopens the file */
+	if (o->out_path)
+		sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (run_setup(&r, o))
-		return 1;
+	rc = run_setup(&r, o);
+	if (rc)
+		goto cleanup;
 	if (rw_tracer_open(&t, &o->load, on_record, &r, err, sizeof(err))) {
 		fprintf(stderr, "rstwatch: %s\n", err);
 		rc = EXIT_USAGE;
@@ -750,8 +921,6 @@ static int run_live(const struct options *o)
 	}
 	stream_begin(&r, start_ns);
 	flush_out(&r);
-	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
-		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 	if (o->cmd) {
 		child = spawn(o->cmd, t);
 		if (child < 0) {
@@ -759,20 +928,25 @@ static int run_live(const struct options *o)
 			goto cleanup;
 		}
 	}
+	/* attached, CMD started: from here on only signals and our own fds */
+	if (rw_privs_drop(&o->privs, child > 0, rw_tracer_usable, t, err, sizeof(err))) {
+		fprintf(stderr, "rstwatch: %s\n", err);
+		rc = EXIT_USAGE;
+		goto cleanup;
+	}
+	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
+		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 
 	while (!r.out_broken && !trace_failed(&r)) {
 		if (child > 0) {
-			/* the command's end ends the run; a signal goes on to it
-			 * (Ctrl-C from a terminal has reached it already) */
+			/* the command's end ends the run */
 			if (waitpid(child, &status, WNOHANG) == child) {
 				rc = exit_code(status);
 				child = 0;
 				break;
 			}
-			if (stop == SIGTERM && !forwarded) {
-				kill(child, SIGTERM);
-				forwarded = true;
-			}
+			if (stop)
+				stop_child(child, &stopping, &forwarded);
 		} else if (stop) {
 			break;
 		}
@@ -785,6 +959,10 @@ static int run_live(const struct options *o)
 		}
 		handle_tick(&r, clock_ns(CLOCK_REALTIME));
 		flush_out(&r);
+		if (reopen)
+			reopen_out(&r);
+		if (stdout_gone(&r))
+			r.out_broken = true;
 	}
 	rw_tracer_counters(t, &k);
 	r.recorded.produced = k.produced;
@@ -797,11 +975,10 @@ static int run_live(const struct options *o)
 	if (forbidden)
 		rc = forbidden;
 cleanup:
-	if (child > 0) {
-		kill(child, SIGTERM);
-		waitpid(child, NULL, 0);
-	}
+	if (child > 0)
+		reap(child);
 	rw_tracer_close(t);
+	close_out(&r);
 	rw_classifier_free(r.cls);
 	rw_cgroup_free();
 	return rc;

@@ -195,7 +195,8 @@ void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 void rw_text_event(FILE *f, const struct rw_event *ev)
 {
 	static const char *const kinds[] = { "?", "state", "send_reset", "recv_reset", "error",
-					     "destroy", "tw_arm", "tw_cancel", "tw_expire" };
+					     "destroy", "tw_arm", "tw_cancel", "tw_expire",
+					     "tw_syn_reuse" };
 	char fl[40];
 
 	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64 " %s",

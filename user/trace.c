@@ -272,7 +272,7 @@ static int parse_event(struct rw_trace_reader *r, uint64_t at, const uint8_t *p,
 	if (c.overrun)
 		return fail(r, "event at byte %llu: a string overruns its record",
 			    (unsigned long long)at);
-	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_TW_EXPIRE)
+	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_TW_SYN_REUSE)
 		return fail(r, "event at byte %llu: unknown event kind %u", (unsigned long long)at,
 			    ev->kind);
 	if (ev->family != 4 && ev->family != 6)

@@ -12,12 +12,12 @@ and waits for the answers, so every step of a scenario is synchronised on an
 observed result, never on a sleep.
 
 Commands (one socket per actor: `conn`, plus `lsock` for a server):
-    listen FAMILY ADDR PORT     bind + listen
+    listen FAMILY ADDR PORT [BACKLOG [RCVBUF]]
+                                bind + listen (backlog 16; SO_RCVBUF, inherited)
     accept                      accept one connection into conn
     close_listener
-    socket FAMILY ADDR [LPORT]  new conn bound to ADDR:LPORT (default 0); answers
-                                its lport; ADDR '-' leaves it unbound (connect()
-                                then picks the port: __inet_hash_connect)
+    socket FAMILY ADDR [PORT]   new conn bound to ADDR:PORT (0); answers its lport;
+                                ADDR '-' leaves it unbound (connect() picks the port)
     connect ADDR PORT           blocking connect of conn; answers its lport
     send N                      send N bytes
     recv                        one blocking recv; answers n (0 = EOF)
@@ -26,14 +26,24 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     keepalive IDLE INTVL CNT    TCP_KEEPIDLE/INTVL/CNT, then SO_KEEPALIVE 1
     shutdown_wr
     close
+    linger2 SECS                TCP_LINGER2 (-1: abort in FIN_WAIT2 at close)
+    user_timeout MS             TCP_USER_TIMEOUT
+    disconnect                  connect(AF_UNSPEC): tcp_disconnect()
+    send_nb N                   one non-blocking send of N bytes; answers sent
+    tcp_info                    answers state, probes, backoff, unacked, snd_wnd
+    wait_state STATE            poll TCP_INFO until tcpi_state is STATE (a name)
+    wait_hup                    poll() until POLLHUP (e.g. a RST was processed)
+    seqs                        TCP_REPAIR peek: answers snd_seq (write_seq) and
+                                rcv_seq (rcv_nxt), then leaves repair without probe
     so_error                    getsockopt SO_ERROR: answers its errno name or null
-    seqs                        TCP_REPAIR peek: answers write_seq and rcv_nxt
-    raw_rst SRC SPORT DST DPORT SEQ [ACK]
-                                send one crafted RST (RST|ACK if ACK given) from a
-                                raw socket: no TCP socket of this host is involved
+    raw_rst SRC SPORT DST DPORT SEQ
+                                send one crafted RST from a raw socket, from no
+                                TCP socket of this host
     churn ADDR PORT N           N connections (unbound socket, connect, close at
                                 once): each client closes first; answers lports
     serve N                     accept N connections, read each to EOF, close it
+    craft FLAGS SEQ ACK [LEN]   send one raw TCP segment on conn's 4-tuple (FLAGS
+                                like FA, PA; LEN payload bytes), no options
 """
 import ctypes
 import errno
@@ -51,11 +61,14 @@ import threading
 import time
 
 PR_SET_NAME = 15
-# linux/tcp.h
+TCP_LINGER2 = 8
+TCP_USER_TIMEOUT = 18
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
 TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
-TCP_REPAIR_OFF_NO_WP = -1
-RST, ACK = 0x04, 0x10
+TCP_REPAIR_ON, TCP_REPAIR_OFF_NO_WP = 1, -1
+IPV6_CHECKSUM = 7
+TCP_STATES = ("", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+              "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV")
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
@@ -76,15 +89,6 @@ def cgroup_v2_path(pid):
     return None
 
 
-def inet_checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xffff) + (total >> 16)
-    return ~total & 0xffff
-
-
 def sockaddr(family, addr, port):
     return (addr, port) if family == socket.AF_INET else (addr, port, 0, 0)
 
@@ -95,11 +99,13 @@ class Sockets:
         self.conn = None
         self.kept = []      # replaced conns stay open: no implicit close() or FIN
 
-    def do_listen(self, fam, addr, port):
+    def do_listen(self, fam, addr, port, backlog="16", rcvbuf=None):
         s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(rcvbuf))
         s.bind(sockaddr(s.family, addr, int(port)))
-        s.listen(16)
+        s.listen(int(backlog))
         self.lsock = s
         return {}
 
@@ -113,13 +119,13 @@ class Sockets:
         self.lsock = None
         return {}
 
-    def do_socket(self, fam, addr, lport="0"):
+    def do_socket(self, fam, addr, port="0"):
         s = socket.socket(FAMILIES[fam], socket.SOCK_STREAM)
         self.kept.append(self.conn)
         self.conn = s
         if addr == "-":
             return {"lport": None}
-        s.bind(sockaddr(s.family, addr, int(lport)))
+        s.bind(sockaddr(s.family, addr, int(port)))
         return {"lport": s.getsockname()[1]}
 
     def do_connect(self, addr, port):
@@ -171,33 +177,78 @@ class Sockets:
         self.conn = None
         return {}
 
+    def do_linger2(self, secs):
+        self.conn.setsockopt(socket.IPPROTO_TCP, TCP_LINGER2, int(secs))
+        return {}
+
+    def do_user_timeout(self, ms):
+        self.conn.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, int(ms))
+        return {}
+
+    def do_disconnect(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        unspec = struct.pack("H14x", socket.AF_UNSPEC)   # struct sockaddr, sa_family only
+        if libc.connect(self.conn.fileno(), unspec, len(unspec)) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return {}
+
+    def do_send_nb(self, n):
+        try:
+            return {"sent": self.conn.send(b"x" * int(n), socket.MSG_DONTWAIT)}
+        except BlockingIOError:
+            return {"sent": 0}
+
+    def do_tcp_info(self):
+        raw = self.conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        state, _, _, probes, backoff = struct.unpack_from("5B", raw, 0)
+        unacked = struct.unpack_from("I", raw, 24)[0]
+        # struct tcp_info: tcpi_snd_wnd (6.2+) follows tcpi_rcv_wnd ... at byte 228
+        snd_wnd = struct.unpack_from("I", raw, 228)[0] if len(raw) >= 232 else None
+        return {"state": TCP_STATES[state], "probes": probes, "backoff": backoff,
+                "unacked": unacked, "snd_wnd": snd_wnd}
+
+    def do_wait_state(self, want, timeout="10"):
+        deadline = time.monotonic() + float(timeout)
+        while True:
+            info = self.do_tcp_info()
+            if info["state"] == want:
+                return info
+            if time.monotonic() > deadline:
+                raise OSError(errno.ETIMEDOUT, f"state {info['state']}, not {want}")
+            time.sleep(0.005)
+
+    def do_wait_hup(self, timeout="10"):
+        p = select.poll()
+        p.register(self.conn, select.POLLHUP)
+        ev = p.poll(float(timeout) * 1000)
+        if not ev or not ev[0][1] & select.POLLHUP:
+            raise OSError(errno.ETIMEDOUT, f"no POLLHUP: {ev}")
+        return {"events": ev[0][1]}
+
+    def do_seqs(self):
+        c, out = self.conn, {}
+        c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)
+        try:
+            for name, q in (("snd_seq", TCP_SEND_QUEUE), ("rcv_seq", TCP_RECV_QUEUE)):
+                c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, q)
+                out[name] = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xffffffff
+        finally:
+            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
+        return out
+
     def do_so_error(self):
         err = self.conn.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         return {"so_error": errno.errorcode.get(err) if err else None}
 
-    def do_seqs(self):
-        """write_seq and rcv_nxt through TCP_REPAIR (do_tcp_getsockopt
-        TCP_QUEUE_SEQ), left with TCP_REPAIR_OFF_NO_WP: no window probe."""
-        c = self.conn
-        c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
-        try:
-            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
-            snd = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ)
-            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
-            rcv = c.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ)
-        finally:
-            c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
-        return {"write_seq": snd & 0xffffffff, "rcv_nxt": rcv & 0xffffffff}
-
-    def do_raw_rst(self, src, sport, dst, dport, seq, ack=None):
+    def do_raw_rst(self, src, sport, dst, dport, seq):
         fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
-        flags = RST | (ACK if ack is not None else 0)
-        hdr = struct.pack("!HHIIBBHHH", int(sport), int(dport), int(seq) & 0xffffffff,
-                          int(ack or 0) & 0xffffffff, 5 << 4, flags, 0, 0, 0)
+        hdr = struct.pack("!HHIIBBHHH", int(sport), int(dport), int(seq) & 0xffffffff, 0,
+                          5 << 4, 0x04, 0, 0, 0)
         pseudo = (socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) +
                   (struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr)) if fam == socket.AF_INET
                    else struct.pack("!IxxxB", len(hdr), socket.IPPROTO_TCP)))
-        hdr = hdr[:16] + struct.pack("!H", inet_checksum(pseudo + hdr)) + hdr[18:]
+        hdr = hdr[:16] + struct.pack("!H", inet_csum(pseudo + hdr)) + hdr[18:]
         with socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP) as r:
             r.bind(sockaddr(fam, src, 0))
             r.sendto(hdr, sockaddr(fam, dst, 0))
@@ -220,6 +271,40 @@ class Sockets:
                 pass
             c.close()
         return {}
+
+    def do_craft(self, flags, seq, ack, n="0"):
+        """A bare TCP header (+ n bytes 'x') from conn's local end to its peer,
+        through a raw socket: the kernel adds the IP header (and, for IPv6,
+        the checksum)."""
+        c = self.conn
+        la, ra = c.getsockname(), c.getpeername()
+        bits = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
+        fl = sum(bits[f] for f in flags)
+        payload = b"x" * int(n)
+        hdr = struct.pack("!HHIIBBHHH", la[1], ra[1], int(seq) & 0xffffffff,
+                          int(ack) & 0xffffffff, 5 << 4, fl, 65535, 0, 0)
+        r = socket.socket(c.family, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        try:
+            if c.family == socket.AF_INET6:
+                r.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 16)
+                seg = hdr + payload
+            else:
+                pseudo = (socket.inet_aton(la[0]) + socket.inet_aton(ra[0]) +
+                          struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr) + len(payload)))
+                seg = hdr[:16] + struct.pack("!H", inet_csum(pseudo + hdr + payload)) + hdr[18:] + payload
+            r.sendto(seg, (ra[0], 0) if c.family == socket.AF_INET else (ra[0], 0, 0, 0))
+        finally:
+            r.close()
+        return {"seq": int(seq), "ack": int(ack), "flags": fl}
+
+
+def inet_csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
 
 
 def actor_main(comm):

@@ -93,27 +93,24 @@ class NsPair:
     def nft(self, side, script):
         self.exec(side, "nft", "-f", "-", input=script)
 
-    def drop_incoming_tcp(self, side, port):
-        """Table inet rwtest in `side`: drop every TCP segment to `port`."""
+    def nft_input(self, side, rule):
+        """Table inet rwtest in `side` with one rule in an input chain."""
         self.nft(side, f"""
 table inet rwtest {{
     chain input {{
         type filter hook input priority 0; policy accept;
-        tcp dport {port} drop
+        {rule}
     }}
 }}
 """)
 
+    def drop_incoming_tcp(self, side, port):
+        """Drop every TCP segment to `port` arriving in `side`."""
+        self.nft_input(side, f"tcp dport {port} drop")
+
     def drop_incoming_rst(self, side, port):
-        """Table inet rwtest in `side`: drop RSTs arriving from `port`."""
-        self.nft(side, f"""
-table inet rwtest {{
-    chain input {{
-        type filter hook input priority 0; policy accept;
-        tcp sport {port} tcp flags & rst == rst drop
-    }}
-}}
-""")
+        """Drop RSTs from `port` arriving in `side`."""
+        self.nft_input(side, f"tcp sport {port} tcp flags & rst == rst drop")
 
     def nft_flush(self, side):
         self.exec(side, "nft", "delete", "table", "inet", "rwtest")

@@ -19,7 +19,6 @@ Prints `PASS name` or `FAIL name: expected ... vs seen ...` per test, then
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -34,31 +33,11 @@ sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 from actor import Actor, ActorError  # noqa: E402
 from netns import NetnsError, NsPair, counter_delta  # noqa: E402
 from tracer import Rstwatch, TracerError  # noqa: E402
-from verdicts import (CHECKED_COUNTERS, Expect, check, check_counter_parity,  # noqa: E402
-                      contract_problems, ANY)
+from verdicts import (CHECKED_COUNTERS, Expect, Failure, check, check_counter_parity,  # noqa: E402
+                      contract_problems, rst_reason)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 GRACE = 0.5          # seconds to wait for stray verdicts after the expected ones
-
-
-def kernel_at_least(major, minor):
-    try:
-        v = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return v >= (major, minor)
-
-
-def rst_reason(name):
-    """Reason names are asserted where the kernel has them (SPEC: 6.10+, the
-    active-reset reasons complete in 6.12); not checked on older kernels."""
-    return name if kernel_at_least(6, 12) else ANY
-
-
-class Failure(Exception):
-    def __init__(self, msg, details=()):
-        super().__init__(msg)
-        self.details = list(details)
 
 
 class Case:
@@ -538,12 +517,12 @@ def gate(c):
                       f"{sudo.stdout.split()} exit {sudo.returncode}", sudo.stderr.splitlines())
 
 
-sys.modules.setdefault("run", sys.modules[__name__])   # scen_*.py: `from run import ...`
+import scen_aborts  # noqa: E402  (after Failure & co: it imports them)
 import scen_lifecycle  # noqa: E402
 
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
              refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
-             gate] + scen_lifecycle.SCENARIOS
+             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS
 
 
 def tests():

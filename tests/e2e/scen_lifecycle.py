@@ -15,8 +15,7 @@ import os
 import random
 import time
 
-from run import Failure, kernel_at_least, rst_reason  # run.py registers itself as module 'run'
-from verdicts import Expect
+from verdicts import Expect, Failure, kernel_at_least, rst_reason
 
 GRACE_TW = 75        # seconds: TCP_TIMEWAIT_LEN (60 s) + the timer wheel's slack
 
@@ -72,7 +71,7 @@ def tw_of_client(c):
     cli.do("shutdown_wr")
     srv.send("recv")
     srv.expect("EOF")
-    seq = srv.do("seqs")["write_seq"] + 1      # B's FIN takes write_seq
+    seq = srv.do("seqs")["snd_seq"] + 1      # B's FIN takes write_seq
     srv.do("close")
     cli.send("recv")
     cli.expect("EOF")

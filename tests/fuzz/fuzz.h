@@ -80,7 +80,7 @@ static inline size_t fz_utf8_len(const uint8_t *s, size_t n)
 }
 
 /* Where s[0..n) stops being safe to put on a terminal: the offset of the
- * first C0 control byte, DEL or invalid UTF-8, n if none.  *chars gets the
+ * first C0 or C1 control, DEL or invalid UTF-8, n if none.  *chars gets the
  * number of characters before it. */
 static inline size_t fz_unclean_at(const uint8_t *s, size_t n, size_t *chars)
 {
@@ -89,7 +89,10 @@ static inline size_t fz_unclean_at(const uint8_t *s, size_t n, size_t *chars)
 	while (at < n) {
 		size_t len = fz_utf8_len(s + at, n - at);
 
-		if (len == 0 || s[at] < 0x20 || s[at] == 0x7f)
+		/* C0 controls, DEL, and the C1 controls U+0080-U+009F (C2 80..9F),
+		 * which terminals also obey */
+		if (len == 0 || s[at] < 0x20 || s[at] == 0x7f ||
+		    (len == 2 && s[at] == 0xc2 && s[at + 1] < 0xa0))
 			break;
 		at += len;
 		count++;

@@ -88,7 +88,7 @@ static void check_event(const struct rw_event *ev)
 	char *out;
 	FILE *f;
 
-	REQUIRE(ev->kind >= RW_EV_STATE && ev->kind <= RW_EV_DESTROY, "kind %u let through",
+	REQUIRE(ev->kind >= RW_EV_STATE && ev->kind <= RW_EV_TW_SYN_REUSE, "kind %u let through",
 		ev->kind);
 	REQUIRE(ev->family == 4 || ev->family == 6, "family %u let through", ev->family);
 	REQUIRE(ev->state < RW_ST_COUNT && ev->oldstate < RW_ST_COUNT &&

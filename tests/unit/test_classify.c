@@ -405,8 +405,256 @@ static void eviction(void)
 	rw_classifier_free(c);
 }
 
+/* The two ends of one connection on this host, in either order: one conn_id. */
+static void linked(bool receiver_first)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event close_ev, rst, peer;
+
+	close_ev = ev_state(60, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	rst = ev_rst(60, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_CLOSE);
+	rst.unread = 100;
+	peer = ev_sk(RW_EV_RECV_RESET, 61, RW_ST_ESTABLISHED);
+	peer.lport = 8080;	/* the other end: the tuple reversed */
+	peer.rport = 40000;
+	if (receiver_first)
+		rw_classify(c, &peer);
+	rw_classify(c, &close_ev);
+	rw_classify(c, &rst);
+	if (!receiver_first)
+		rw_classify(c, &peer);
+	CHECK_INT("both out at once, no deadline needed", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("the sender first", rw_class_name(g.v[0].cls), "unread_data");
+		CHECK_STR("then the receiver", rw_class_name(g.v[1].cls), "peer_reset");
+		CHECK_INT("one conn_id", g.v[0].conn_id == g.v[1].conn_id && g.v[0].conn_id, 1);
+	}
+	rw_classifier_free(c);
+
+	/* a remote peer: the verdict waits RW_PENDING_NS, then goes alone */
+	c = fresh(&g, 64);
+	rw_classify(c, &close_ev);
+	rw_classify(c, &rst);
+	CHECK_INT("held for its other end", g.n, 0);
+	rw_classify_tick(c, rst.time_ns + RW_PENDING_NS);
+	CHECK_INT("alone after the deadline", g.n, 1);
+	if (g.n)
+		CHECK_INT("no conn_id", (int)g.v[0].conn_id, 0);
+	rw_classifier_free(c);
+}
+
+/* tcp_abort() on 6.11+: the RST from ESTABLISHED before sk_err */
+static void killed_abort_new_order(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_rst(70, RW_ST_ESTABLISHED, RW_RSN_TCP_STATE);
+	memcpy(e.cur_comm, "ss", 3);
+	rw_classify(c, &e);
+	e = ev_state(70, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.sk_err = ECONNABORTED;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_KILLED, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	if (g.n)
+		CHECK_INT("by the task", !!(g.v[0].ev_mask & RW_VE_BY), 1);
+	rw_classifier_free(c);
+
+	/* connect(AF_UNSPEC): tcp_disconnect() moves to CLOSE, then the RST;
+	 * the application did not close (sk_shutdown 0) */
+	c = fresh(&g, 64);
+	rw_classify(c, &(struct rw_event){ 0 });	/* a clock tick of nothing */
+	e = ev_state(71, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	rw_classify(c, &e);
+	e = ev_rst(71, RW_ST_CLOSE, RW_RSN_TCP_STATE);
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_KILLED, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	rw_classifier_free(c);
+}
+
+/* An orphan in FIN_WAIT1 meets data: tcp_reset() (a receive_reset), CLOSE,
+ * destroy, and only then the RST with TCP_ABORT_ON_DATA, its owner gone. */
+static void data_after_close_orphan(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_sk(RW_EV_RECV_RESET, 80, RW_ST_FIN_WAIT1);
+	e.shutdown = 3;
+	e.flags |= RW_EVF_ORPHAN;
+	rw_classify(c, &e);
+	e = ev_state(80, RW_ST_FIN_WAIT1, RW_ST_CLOSE);
+	e.shutdown = 3;
+	e.sk_err = ECONNRESET;
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 80, .time_ns = now });
+	e = ev_rst(80, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_DATA);
+	e.flags &= ~RW_EVF_OWNER;
+	e.seg_len = 10;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_DATA_AFTER_CLOSE, RW_SUB_NONE, RW_ST_FIN_WAIT1);
+	if (g.n)
+		CHECK_INT("owner carried from the reset", g.v[0].ev->pid, 42);
+	rw_classifier_free(c);
+}
+
+static struct rw_event ev_tw(enum rw_ev_kind kind, uint64_t tw, uint32_t flags)
+{
+	struct rw_event e = ev_sk(kind, tw, RW_ST_TIME_WAIT);
+
+	e.flags = RW_EVF_SK | RW_EVF_OWNER | RW_EVF_SUBSTATE | flags;
+	e.tw_substate = RW_ST_TIME_WAIT;
+	return e;
+}
+
+/* How a time-wait socket ends, from its timer. */
+static void tw_end(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+	const uint32_t task = RW_EVF_CONTEXT | RW_EVF_HASH_KNOWN | RW_EVF_HASHED;
+	const uint32_t softirq = task | RW_EVF_SOFTIRQ;
+
+	/* armed, re-armed (cancel + start), then expired: one verdict */
+	rw_classify(c, (e = ev_tw(RW_EV_TW_ARM, 90, 0), &e));
+	rw_classify(c, (e = ev_tw(RW_EV_TW_CANCEL, 90, softirq), &e));
+	rw_classify(c, (e = ev_tw(RW_EV_TW_ARM, 90, 0), &e));
+	now += 60ull * 1000000000;
+	rw_classify(c, (e = ev_tw(RW_EV_TW_CANCEL, 90, softirq), &e));	/* expire_timers() */
+	rw_classify(c, (e = ev_tw(RW_EV_TW_EXPIRE, 90, softirq), &e));
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIME_WAIT, RW_SUB_EXPIRED, RW_ST_TIME_WAIT);
+	if (g.n)
+		CHECK_INT("lasted 60 s", (int)(g.v[0].duration_ns / 1000000000ull), 60);
+	rw_classifier_free(c);
+
+	/* connect() took it: unhashed before the cancel */
+	c = fresh(&g, 64);
+	rw_classify(c, (e = ev_tw(RW_EV_TW_ARM, 91, 0), &e));
+	rw_classify(c, (e = ev_tw(RW_EV_TW_CANCEL, 91, RW_EVF_CONTEXT | RW_EVF_HASH_KNOWN), &e));
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIME_WAIT, RW_SUB_REUSED, RW_ST_TIME_WAIT);
+	rw_classifier_free(c);
+
+	/* ss -K: cancelled in a task */
+	c = fresh(&g, 64);
+	rw_classify(c, (e = ev_tw(RW_EV_TW_ARM, 92, 0), &e));
+	rw_classify(c, (e = ev_tw(RW_EV_TW_CANCEL, 92, task), &e));
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIME_WAIT, RW_SUB_KILLED, RW_ST_TIME_WAIT);
+	if (g.n)
+		CHECK_INT("by the task", !!(g.v[0].ev_mask & RW_VE_BY), 1);
+	rw_classifier_free(c);
+
+	/* an RST: cancelled in softirq, no start follows */
+	c = fresh(&g, 64);
+	rw_classify(c, (e = ev_tw(RW_EV_TW_ARM, 93, 0), &e));
+	rw_classify(c, (e = ev_tw(RW_EV_TW_CANCEL, 93, softirq), &e));
+	rw_classify_tick(c, e.time_ns + RW_PENDING_NS);
+	CHECK_INT("killed and assassinated", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("time_wait end", rw_subtype_name(g.v[0].sub), "killed");
+		CHECK_STR("peer_reset", rw_class_name(g.v[1].cls), "peer_reset");
+		CHECK_STR("in TIME_WAIT", rw_state_name(g.v[1].state), "TIME_WAIT");
+	}
+	rw_classifier_free(c);
+}
+
+/* FIN_WAIT2 -> CLOSE without a time-wait socket armed: overflow */
+static void tw_overflow(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_state(95, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	e.flags |= RW_EVF_FIN_RCVD | RW_EVF_NO_TW;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIME_WAIT_OVERFLOW, RW_SUB_NONE, RW_ST_TIME_WAIT);
+	rw_classifier_free(c);
+}
+
+static void close_wait(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+	uint64_t t0;
+
+	rw_classifier_set(c, 1000000000ull, 50);
+	e = ev_state(96, RW_ST_ESTABLISHED, RW_ST_CLOSE_WAIT);
+	rw_classify(c, &e);
+	t0 = e.time_ns;
+	rw_classify_tick(c, t0 + 999999999ull);
+	CHECK_INT("not yet", g.n, 0);
+	CHECK_INT("ticks wanted while watching", rw_classify_pending(c), 1);
+	rw_classify_tick(c, t0 + 1500000000ull);
+	expect_one(&g, RW_CL_CLOSE_WAIT, RW_SUB_STUCK, RW_ST_CLOSE_WAIT);
+	if (g.n)
+		CHECK_INT("dated at the threshold", g.v[0].ev->time_ns == t0 + 1000000000ull, 1);
+	now = t0 + 3000000000ull;
+	e = ev_state(96, RW_ST_CLOSE_WAIT, RW_ST_LAST_ACK);
+	rw_classify(c, &e);
+	CHECK_INT("closed, reported again", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("closed", rw_subtype_name(g.v[1].sub), "closed");
+		CHECK_INT("after 3 s", (int)(g.v[1].duration_ns / 1000000), 3000);
+	}
+	rw_classifier_free(c);
+}
+
+static void port_pressure(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+	int pressure = 0;
+
+	/* a range of 4 ports at 50%: the second TIME_WAIT to the endpoint */
+	for (uint16_t p = 0; p < 3; p++) {
+		e = ev_state(100 + p, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+		e.flags |= RW_EVF_FIN_RCVD | RW_EVF_PORTS;
+		e.lport = 50000 + p;
+		e.port_lo = 50000;
+		e.port_hi = 50003;
+		rw_classify(c, &e);
+	}
+	rw_classify_flush(c);
+	for (int i = 0; i < g.n && i < MAXV; i++)
+		if (g.v[i].cls == RW_CL_PORT_PRESSURE) {
+			pressure++;
+			CHECK_INT("count at the threshold", (int)g.v[i].tw_count, 2);
+		}
+	CHECK_INT("once per endpoint", pressure, 1);
+	rw_classifier_free(c);
+}
+
 int main(void)
 {
+	TEST("linked: sender first");
+	linked(false);
+	TEST("linked: receiver first");
+	linked(true);
+	TEST("killed: tcp_abort 6.11+ order, connect(AF_UNSPEC)");
+	killed_abort_new_order();
+	TEST("data_after_close: orphan, RST after the destroy");
+	data_after_close_orphan();
+	TEST("time_wait ends");
+	tw_end();
+	TEST("time_wait_overflow");
+	tw_overflow();
+	TEST("close_wait stuck and closed");
+	close_wait();
+	TEST("port_pressure");
+	port_pressure();
 	TEST("linger0, 6.12+ reason TCP_STATE");
 	linger0(RW_RSN_TCP_STATE);
 	TEST("linger0, pre-6.10 no reason");

@@ -216,9 +216,9 @@ static void corrupt_records(void)
 	CHECK_STR("oversized length", err, "record at byte 160: length 4294967295 exceeds 65536");
 
 	memcpy(b, file, file_len);
-	b[160 + 8 + 16] = 9;	/* kind */
+	b[160 + 8 + 16] = 42;	/* kind */
 	read_all(b, file_len, &n, err, sizeof(err), NULL);
-	CHECK_STR("bad kind", err, "event at byte 160: unknown event kind 9");
+	CHECK_STR("bad kind", err, "event at byte 160: unknown event kind 42");
 
 	memcpy(b, file, file_len);
 	b[160 + 8 + 20] = 5;	/* family */
