@@ -178,7 +178,16 @@ void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *
 
 static void out(struct rw_classifier *c, const struct rw_verdict *v)
 {
+	const struct rw_conn *conn = v->ev && v->ev->sk ? rw_conntab_peek(c->tab, v->ev->sk) : NULL;
+
 	c->st.verdicts++;
+	if (conn && conn->history_lost) {
+		struct rw_verdict partial = *v;
+
+		partial.ev_mask |= RW_VE_NO_STATE;
+		c->emit(&partial, c->arg);
+		return;
+	}
 	c->emit(v, c->arg);
 }
 
@@ -519,6 +528,15 @@ void rw_classify_flush(struct rw_classifier *c)
 
 /* ------------------------------------------------------------ connections */
 
+/* The first event a socket has: connect() leaves CLOSE, an accepted child
+ * leaves SYN_RECV, a listener leaves CLOSE too. */
+static bool starts_life(const struct rw_event *ev)
+{
+	return ev->kind == RW_EV_STATE &&
+	       (ev->oldstate == RW_ST_CLOSE || ev->oldstate == RW_ST_SYN_RECV ||
+		ev->oldstate == RW_ST_NEW_SYN_RECV);
+}
+
 /*
  * The entry for ev's socket, created if needed.  Socket addresses are slab
  * addresses and are reused; an entry whose socket already reached CLOSE but
@@ -549,6 +567,9 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 		c->st.evictions++;
 		conn = rw_conntab_add(c->tab, ev->sk);
 	}
+	/* once the table has evicted, a connection first met mid-life may be
+	 * one of those: what its lost entry knew is missing from its verdict */
+	conn->history_lost = c->st.evictions && !starts_life(ev);
 	conn->closed_from = RW_ST_UNKNOWN;
 	*fresh = true;
 	return conn;

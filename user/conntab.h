@@ -33,6 +33,7 @@ struct rw_conn {
 	bool decided;		/* a verdict about its end has been emitted */
 	bool close_wait;	/* in CLOSE_WAIT since `since` */
 	bool reported;		/* close_wait: reported stuck; endpoint: pressure reported */
+	bool history_lost;	/* first met mid-life after an eviction: maybe evicted before */
 	uint32_t pending;	/* index of a verdict waiting for a follow-up, or RW_NO_PENDING */
 	/* table links (indexes, UINT32_MAX = none) */
 	uint32_t hnext, prev, next;

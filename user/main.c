@@ -56,6 +56,7 @@ struct options {
 	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
 	uint64_t close_wait_ns;	/* --close-wait */
 	unsigned int pressure_pct;	/* --port-pressure */
+	uint32_t conn_capacity;	/* --conn-table: connections tracked at once */
 	struct rw_loader_opts load;
 	struct rw_privs privs;	/* --user */
 };
@@ -132,6 +133,9 @@ static void usage(FILE *f)
 "\n"
 "Tuning:\n"
 "  -b, --buffer MIB      ring buffer size in MiB, a power of two (default 8)\n"
+"      --conn-table N    connections the classifier follows at once (default\n"
+"                        65536, ~4 MiB); beyond, the least recently used is\n"
+"                        evicted and its verdict marked partial\n"
 "  -v, --verbose         libbpf's messages and the kernel features in use\n"
 "      --user NAME       run as user NAME once the programs are attached\n"
 "      --btf FILE        the kernel's BTF from FILE (BTFHub style) instead of\n"
@@ -224,7 +228,7 @@ static const char *optname(const char *word)
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER, OPT_BTF,
-	       OPT_CLOSE_WAIT, OPT_PRESSURE };
+	       OPT_CLOSE_WAIT, OPT_PRESSURE, OPT_CONN_TABLE };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -237,6 +241,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "port-pressure", required_argument, NULL, OPT_PRESSURE },
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "conn-table", required_argument, NULL, OPT_CONN_TABLE },
 		{ "write", required_argument, NULL, 'w' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "count", no_argument, NULL, 'c' },
@@ -256,6 +261,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->load.ringbuf_bytes = 8u << 20;
 	o->close_wait_ns = RW_CLOSE_WAIT_DEFAULT_NS;
 	o->pressure_pct = RW_PRESSURE_DEFAULT_PCT;
+	o->conn_capacity = CONN_CAPACITY;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:o:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -286,6 +292,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_PRESSURE:
 			o->pressure_pct = (unsigned int)parse_num(optarg, 1, 100, "--port-pressure: "
 								  "'%s' is not a percentage (1-100)");
+			break;
+		case OPT_CONN_TABLE:
+			o->conn_capacity = (uint32_t)parse_num(optarg, 16, 1u << 24,
+				"--conn-table: '%s' is not a number of connections (16-16777216)");
 			break;
 		case OPT_BTF:
 			o->load.btf_path = optarg;
@@ -592,7 +602,7 @@ static int run_setup(struct run *r, const struct options *o)
 			close(fd);
 		return 1;
 	}
-	r->cls = rw_classifier_new(CONN_CAPACITY, emit_verdict, r);
+	r->cls = rw_classifier_new(o->conn_capacity, emit_verdict, r);
 	if (!r->cls) {
 		fprintf(stderr, "rstwatch: out of memory for the connection table\n");
 		return 1;
