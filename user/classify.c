@@ -1050,10 +1050,31 @@ static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
 	p->has_v2 = true;
 }
 
+/*
+ * The socket is freed.  A verdict waiting for its other end keeps waiting
+ * (the sender's RST is traced after the receiver's reset, CLOSE and destroy);
+ * one waiting for an RST of its own is settled, but a reset received in
+ * FIN_WAIT1/2 waits, with its entry, for the RST that answers the data,
+ * which tcp_v4_do_rcv() sends after the destroy.
+ */
+static void on_destroy(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *conn = rw_conntab_get(c->tab, ev->sk);
+
+	if (!conn)
+		return;
+	if (conn->pending != RW_NO_PENDING) {
+		if (conn->peer_reset && !conn->decided)
+			return;
+		if (c->pend[conn->pending].role != LINK_NONE)
+			conn->pending = RW_NO_PENDING;	/* it waits on, without its entry */
+	}
+	settle_conn(c, conn);
+	rw_conntab_del(c->tab, conn);
+}
+
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 {
-	struct rw_conn *conn;
-
 	c->st.events++;
 	rw_classify_tick(c, ev->time_ns);
 	tw_age(c, ev->time_ns);
@@ -1071,13 +1092,7 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 		on_error(c, ev);
 		break;
 	case RW_EV_DESTROY:
-		conn = rw_conntab_get(c->tab, ev->sk);
-		/* a reset received in FIN_WAIT1/2 waits for the RST that answers
-		 * the data, which tcp_v4_do_rcv() sends after the destroy */
-		if (conn && !(conn->peer_reset && !conn->decided && conn->pending != RW_NO_PENDING)) {
-			settle_conn(c, conn);
-			rw_conntab_del(c->tab, conn);
-		}
+		on_destroy(c, ev);
 		break;
 	case RW_EV_TW_ARM:
 	case RW_EV_TW_CANCEL:
