@@ -45,7 +45,7 @@ endif
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux
 
-.PHONY: all clean install test unit e2e traces vmlinux deps
+.PHONY: all clean install test unit e2e traces vmlinux deps bench bench-deps bench-bin
 
 all: rstwatch
 
@@ -114,6 +114,50 @@ clean:
 	$(Q)rm -rf $(OUT) rstwatch
 
 -include $(wildcard $(OUT)/*.d $(OUT)/unit/*.d)
+
+# ---- benchmark ---------------------------------------------------------
+# `make bench` (root): tests/bench/run.py measures rstwatch against no tracer,
+# empty programs on the same tracepoints (the floor), bpftrace and
+# libbpf-tools' tcpstates, interleaved in one run, and rewrites BENCHMARKS.md.
+# Not part of `make test`: its targets are numbers, not pass/fail.
+# BENCH_ARGS='--quick' for a short run while working on it.
+BENCH_DEPS := bpftrace libbpf-tools
+
+$(OUT)/bench:
+	$(Q)mkdir -p $@
+
+$(OUT)/bench/%.tmp.bpf.o: tests/bench/%.bpf.c $(VMLINUX) | $(OUT)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/bench/%.bpf.o: $(OUT)/bench/%.tmp.bpf.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUT)/bench/%.skel.h: $(OUT)/bench/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OUT)/bench/floor: tests/bench/floor.c $(OUT)/bench/floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -I$(OUT)/bench $< $(LDLIBS) -o $@
+
+$(OUT)/bench/churn: tests/bench/churn.c | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< -o $@
+
+.SECONDARY: $(OUT)/bench/floor.tmp.bpf.o $(OUT)/bench/floor.bpf.o
+
+bench-bin: rstwatch $(OUT)/bench/floor $(OUT)/bench/churn
+
+bench-deps:
+	$(Q)command -v bpftrace >/dev/null && command -v tcpstates >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BENCH_DEPS); }
+
+bench: bench-deps bench-bin
+	$(Q)python3 tests/bench/run.py $(BENCH_ARGS)
+
+-include $(wildcard $(OUT)/bench/*.d)
 
 # ---- fuzzing -----------------------------------------------------------
 # `make fuzz`: libFuzzer targets for what reads untrusted bytes (tests/fuzz/).

@@ -365,6 +365,11 @@ bool rw_tracer_usable(void *tracer)
 	return bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.counters), &k, vals) == 0;
 }
 
+void rw_tracer_detach(struct rw_tracer *t)
+{
+	rstwatch_bpf__detach(t->skel);
+}
+
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid)
 {
 	uint8_t one = 1;

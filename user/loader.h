@@ -45,6 +45,9 @@ void rw_tracer_counters(const struct rw_tracer *t, struct rw_tracer_counters *c)
 /* Can this process still read the maps (after dropping capabilities)?
  * Takes a struct rw_tracer *, as a rw_bpf_probe_fn. */
 bool rw_tracer_usable(void *tracer);
+/* Detach the programs: nothing is produced after this, so counters read then
+ * and one last drain account for every record exactly. */
+void rw_tracer_detach(struct rw_tracer *t);
 /* With filters.tree: trace sockets owned by pid and, from now on, its descendants. */
 int rw_tracer_add_tree(struct rw_tracer *t, uint32_t pid);
 void rw_tracer_close(struct rw_tracer *t);

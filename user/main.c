@@ -536,9 +536,10 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 		fprintf(stderr, "rstwatch: writing %s: %s: output is incomplete\n",
 			r->opt->out_path ? r->opt->out_path : "standard output", strerror(r->sink.err));
 	if (r->opt->verbose)
-		fprintf(stderr, "rstwatch: %llu events, %llu lost, %llu verdicts, %llu evictions, "
-			"%llu owner/tree map failures\n", (unsigned long long)k->produced,
-			(unsigned long long)k->lost, (unsigned long long)s.verdicts,
+		fprintf(stderr, "rstwatch: %llu events, %llu delivered, %llu lost, %llu verdicts, "
+			"%llu evictions, %llu owner/tree map failures\n", (unsigned long long)k->produced,
+			(unsigned long long)(r->events + r->bad_records), (unsigned long long)k->lost,
+			(unsigned long long)s.verdicts,
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
 }
 
@@ -974,6 +975,8 @@ static int run_live(const struct options *o)
 		if (stdout_gone(&r))
 			r.out_broken = true;
 	}
+	/* no record is born after the detach: produced = delivered + lost exactly */
+	rw_tracer_detach(t);
 	rw_tracer_counters(t, &k);
 	r.recorded.produced = k.produced;
 	r.recorded.lost = k.lost;
