@@ -50,6 +50,25 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that pass through both escapers unchanged: printable ASCII but the
+ * backslash (and, for JSON, the quote). */
+static bool plain(unsigned char c, bool json)
+{
+	return c >= 0x20 && c < 0x7f && c != '\\' && !(json && c == '"');
+}
+
+/* Length of the run of plain bytes at s: written with one fwrite, because a
+ * stdio call per byte was most of the cost of a JSON line (the hints are
+ * long). */
+static size_t plain_run(const unsigned char *s, size_t n, bool json)
+{
+	size_t i = 0;
+
+	while (i < n && plain(s[i], json))
+		i++;
+	return i;
+}
+
 void rw_json_str(FILE *f, const char *str, size_t maxlen)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -57,9 +76,11 @@ void rw_json_str(FILE *f, const char *str, size_t maxlen)
 
 	fputc('"', f);
 	while (n > 0) {
-		size_t len = utf8_len(s, n);
+		size_t len = plain_run(s, n, true);
 
-		if (len == 0) {
+		if (len > 0) {
+			fwrite(s, 1, len, f);
+		} else if ((len = utf8_len(s, n)) == 0) {
 			fputs("\\ufffd", f);
 			len = 1;
 		} else if (*s == '"' || *s == '\\') {
@@ -84,9 +105,13 @@ size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
 	size_t n = strnlen(str, maxlen), cols = 0;
 
 	while (n > 0) {
-		size_t len = utf8_len(s, n);
+		size_t len = plain_run(s, n, false);
 
-		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\' || is_c1(s, len)) {
+		if (len > 0) {
+			fwrite(s, 1, len, f);
+			cols += len;
+		} else if ((len = utf8_len(s, n)) == 0 || *s < 0x20 || *s == 0x7f || *s == '\\' ||
+			   is_c1(s, len)) {
 			fprintf(f, "\\x%02x", *s);	/* a C1's second byte: the next turn */
 			len = 1;
 			cols += 4;

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -603,6 +604,9 @@ static int run_setup(struct run *r, const struct options *o)
 			close(fd);
 		return 1;
 	}
+	/* one thread writes it: stdio's per-call locking was a fifth of what a
+	 * JSON verdict cost (BENCHMARKS.md) */
+	__fsetlocking(r->out, FSETLOCKING_BYCALLER);
 	r->cls = rw_classifier_new(o->conn_capacity, emit_verdict, r);
 	if (!r->cls) {
 		fprintf(stderr, "rstwatch: out of memory for the connection table\n");

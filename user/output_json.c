@@ -9,10 +9,28 @@
 #include "escape.h"
 #include "output.h"
 
+/*
+ * Everything here goes through fputs/fwrite: a line has some thirty keys, and
+ * fprintf's format parsing per key and number was most of what a verdict cost
+ * (tests/bench: 3 us per event before, see BENCHMARKS.md).
+ */
 static void key(FILE *f, const char *k, bool *first)
 {
-	fprintf(f, "%s\"%s\":", *first ? "" : ",", k);
+	fputs(*first ? "\"" : ",\"", f);
+	fputs(k, f);
+	fputs("\":", f);
 	*first = false;
+}
+
+static void put_u64(FILE *f, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), f);
 }
 
 static void kstr(FILE *f, const char *k, const char *v, bool *first)
@@ -27,7 +45,7 @@ static void kstr(FILE *f, const char *k, const char *v, bool *first)
 static void ku64(FILE *f, const char *k, uint64_t v, bool *first)
 {
 	key(f, k, first);
-	fprintf(f, "%" PRIu64, v);
+	put_u64(f, v);
 }
 
 static void kbool(FILE *f, const char *k, bool v, bool *first)
@@ -62,7 +80,7 @@ static void evidence(FILE *f, const struct rw_verdict *v)
 		ku64(f, "bytes_acked", ev->bytes_acked, &first);
 		key(f, "lifetime_ms", &first);
 		if (life >= 0)
-			fprintf(f, "%" PRId64, life);
+			put_u64(f, (uint64_t)life);
 		else
 			fputs("null", f);
 	}
@@ -122,7 +140,7 @@ void rw_json_verdict(FILE *f, const struct rw_verdict *v)
 	ku64(f, "netns", ev->netns, &first);
 	key(f, "pid", &first);
 	if (owner)
-		fprintf(f, "%u", ev->pid);
+		put_u64(f, ev->pid);
 	else
 		fputs("null", f);
 	key(f, "comm", &first);
