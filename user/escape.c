@@ -57,9 +57,8 @@ static bool plain(unsigned char c, bool json)
 	return c >= 0x20 && c < 0x7f && c != '\\' && !(json && c == '"');
 }
 
-/* Length of the run of plain bytes at s: written with one fwrite, because a
- * stdio call per byte was most of the cost of a JSON line (the hints are
- * long). */
+/* Length of the run of plain bytes at s: copied in one go, because a stdio
+ * call per byte was most of the cost of a JSON line (the hints are long). */
 static size_t plain_run(const unsigned char *s, size_t n, bool json)
 {
 	size_t i = 0;
@@ -69,33 +68,61 @@ static size_t plain_run(const unsigned char *s, size_t n, bool json)
 	return i;
 }
 
-void rw_json_str(FILE *f, const char *str, size_t maxlen)
+static char *u00xx(char *p, unsigned char c)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strnlen(str, maxlen);
+	static const char hex[] = "0123456789abcdef";
 
-	fputc('"', f);
-	while (n > 0) {
+	memcpy(p, "\\u00", 4);
+	p[4] = hex[c >> 4];
+	p[5] = hex[c & 15];
+	return p + 6;
+}
+
+size_t rw_json_esc(char *dst, size_t cap, const char **str, size_t *left)
+{
+	const unsigned char *s = (const unsigned char *)*str;
+	size_t n = *left, w = 0;
+
+	/* one step writes at most 6 bytes (\\u00XX, \\ufffd) */
+	while (n > 0 && cap - w >= 6) {
 		size_t len = plain_run(s, n, true);
 
 		if (len > 0) {
-			fwrite(s, 1, len, f);
+			if (len > cap - w)
+				len = cap - w;
+			memcpy(dst + w, s, len);
+			w += len;
 		} else if ((len = utf8_len(s, n)) == 0) {
-			fputs("\\ufffd", f);
+			memcpy(dst + w, "\\ufffd", 6);
+			w += 6;
 			len = 1;
 		} else if (*s == '"' || *s == '\\') {
-			fputc('\\', f);
-			fputc(*s, f);
+			dst[w++] = '\\';
+			dst[w++] = (char)*s;
 		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(f, "\\u%04x", *s);
+			w = (size_t)(u00xx(dst + w, *s) - dst);
 		} else if (is_c1(s, len)) {
-			fprintf(f, "\\u%04x", s[1]);
+			w = (size_t)(u00xx(dst + w, s[1]) - dst);
 		} else {
-			fwrite(s, 1, len, f);
+			memcpy(dst + w, s, len);	/* a valid multi-byte sequence, <= 4 */
+			w += len;
 		}
 		s += len;
 		n -= len;
 	}
+	*str = (const char *)s;
+	*left = n;
+	return w;
+}
+
+void rw_json_str(FILE *f, const char *str, size_t maxlen)
+{
+	size_t n = strnlen(str, maxlen);
+	char buf[512];
+
+	fputc('"', f);
+	while (n > 0)
+		fwrite(buf, 1, rw_json_esc(buf, sizeof(buf), &str, &n), f);
 	fputc('"', f);
 }
 

@@ -5,24 +5,58 @@
  * cgroup) go through rw_json_str(), so one verdict is always one parseable line.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "escape.h"
 #include "output.h"
 
 /*
- * Everything here goes through fputs/fwrite: a line has some thirty keys, and
- * fprintf's format parsing per key and number was most of what a verdict cost
- * (tests/bench: 3 us per event before, see BENCHMARKS.md).
+ * A verdict's line is built in memory and leaves with one fwrite: with a
+ * stdio call per key, number and string piece (and before that an fprintf
+ * per key), stdio was most of what a JSON verdict cost (BENCHMARKS.md).  A
+ * line longer than the buffer is written out in pieces; it stays one line.
  */
-static void key(FILE *f, const char *k, bool *first)
+struct jline {
+	FILE *f;
+	size_t len;
+	char buf[4096];
+};
+
+static void jflush(struct jline *j)
 {
-	fputs(*first ? "\"" : ",\"", f);
-	fputs(k, f);
-	fputs("\":", f);
-	*first = false;
+	fwrite(j->buf, 1, j->len, j->f);
+	j->len = 0;
 }
 
-static void put_u64(FILE *f, uint64_t v)
+/* room for n more bytes (n <= sizeof(buf)) */
+static char *jroom(struct jline *j, size_t n)
+{
+	if (sizeof(j->buf) - j->len < n)
+		jflush(j);
+	return j->buf + j->len;
+}
+
+static void jput(struct jline *j, const char *s, size_t n)
+{
+	memcpy(jroom(j, n), s, n);
+	j->len += n;
+}
+
+#define JLIT(j, lit) jput(j, lit, sizeof(lit) - 1)
+
+static void jstr(struct jline *j, const char *s, size_t maxlen)
+{
+	size_t n = strnlen(s, maxlen);
+
+	JLIT(j, "\"");
+	while (n > 0) {
+		jroom(j, 64);
+		j->len += rw_json_esc(j->buf + j->len, sizeof(j->buf) - j->len, &s, &n);
+	}
+	JLIT(j, "\"");
+}
+
+static void put_u64(struct jline *j, uint64_t v)
 {
 	char buf[24], *p = buf + sizeof(buf);
 
@@ -30,36 +64,49 @@ static void put_u64(FILE *f, uint64_t v)
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), f);
+	jput(j, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-static void kstr(FILE *f, const char *k, const char *v, bool *first)
+static void key(struct jline *j, const char *k, bool *first)
 {
-	key(f, k, first);
+	if (!*first)
+		JLIT(j, ",");
+	JLIT(j, "\"");
+	jput(j, k, strlen(k));
+	JLIT(j, "\":");
+	*first = false;
+}
+
+static void kstr(struct jline *j, const char *k, const char *v, bool *first)
+{
+	key(j, k, first);
 	if (v)
-		rw_json_str(f, v, SIZE_MAX);
+		jstr(j, v, SIZE_MAX);
 	else
-		fputs("null", f);
+		JLIT(j, "null");
 }
 
-static void ku64(FILE *f, const char *k, uint64_t v, bool *first)
+static void ku64(struct jline *j, const char *k, uint64_t v, bool *first)
 {
-	key(f, k, first);
-	put_u64(f, v);
+	key(j, k, first);
+	put_u64(j, v);
 }
 
-static void kbool(FILE *f, const char *k, bool v, bool *first)
+static void kbool(struct jline *j, const char *k, bool v, bool *first)
 {
-	key(f, k, first);
-	fputs(v ? "true" : "false", f);
+	key(j, k, first);
+	if (v)
+		JLIT(j, "true");
+	else
+		JLIT(j, "false");
 }
 
-static void evidence(FILE *f, const struct rw_verdict *v)
+static void evidence(struct jline *f, const struct rw_verdict *v)
 {
 	const struct rw_event *ev = v->ev;
 	bool first = true;
 
-	fputc('{', f);
+	JLIT(f, "{");
 	if (v->ev_mask & RW_VE_ERRNO)
 		kstr(f, "errno", rw_errno_name(v->app_errno), &first);
 	if (v->ev_mask & RW_VE_SOCKET) {
@@ -82,7 +129,7 @@ static void evidence(FILE *f, const struct rw_verdict *v)
 		if (life >= 0)
 			put_u64(f, (uint64_t)life);
 		else
-			fputs("null", f);
+			JLIT(f, "null");
 	}
 	if (v->ev_mask & RW_VE_SEGMENT) {
 		char fl[40];
@@ -98,7 +145,7 @@ static void evidence(FILE *f, const struct rw_verdict *v)
 	if (v->ev_mask & RW_VE_BY) {
 		ku64(f, "by_pid", ev->cur_pid, &first);
 		key(f, "by_comm", &first);
-		rw_json_str(f, ev->cur_comm, RW_COMM_MAX);
+		jstr(f, ev->cur_comm, RW_COMM_MAX);
 	}
 	if (v->ev_mask & RW_VE_DURATION)
 		ku64(f, v->cls == RW_CL_CLOSE_WAIT ? "close_wait_ms" : "tw_duration_ms",
@@ -112,17 +159,18 @@ static void evidence(FILE *f, const struct rw_verdict *v)
 	}
 	if (v->ev_mask & RW_VE_NO_STATE)
 		kbool(f, "partial", true, &first);
-	fputc('}', f);
+	JLIT(f, "}");
 }
 
-void rw_json_verdict(FILE *f, const struct rw_verdict *v)
+void rw_json_verdict(FILE *out, const struct rw_verdict *v)
 {
+	struct jline line = { .f = out }, *f = &line;
 	const struct rw_event *ev = v->ev;
 	bool owner = ev->flags & RW_EVF_OWNER;
 	char addr[RW_ADDR_STR], tbuf[40];
 	bool first = true;
 
-	fputc('{', f);
+	JLIT(f, "{");
 	rw_fmt_time_rfc3339(ev->time_ns, tbuf, sizeof(tbuf));
 	kstr(f, "time", tbuf, &first);
 	kstr(f, "class", rw_class_name(v->cls), &first);
@@ -142,24 +190,28 @@ void rw_json_verdict(FILE *f, const struct rw_verdict *v)
 	if (owner)
 		put_u64(f, ev->pid);
 	else
-		fputs("null", f);
+		JLIT(f, "null");
 	key(f, "comm", &first);
 	if (owner)
-		rw_json_str(f, ev->comm, RW_COMM_MAX);
+		jstr(f, ev->comm, RW_COMM_MAX);
 	else
-		fputs("null", f);
+		JLIT(f, "null");
 	key(f, "cgroup", &first);
 	if (owner && ev->cgroup[0])
-		rw_json_str(f, ev->cgroup, RW_CGROUP_MAX);
+		jstr(f, ev->cgroup, RW_CGROUP_MAX);
 	else
-		fputs("null", f);
+		JLIT(f, "null");
 	key(f, "conn_id", &first);
-	if (v->conn_id)
-		fprintf(f, "\"%" PRIu64 "\"", v->conn_id);
-	else
-		fputs("null", f);
+	if (v->conn_id) {
+		JLIT(f, "\"");
+		put_u64(f, v->conn_id);
+		JLIT(f, "\"");
+	} else {
+		JLIT(f, "null");
+	}
 	key(f, "evidence", &first);
 	evidence(f, v);
 	kstr(f, "hint", rw_hint(v), &first);
-	fputs("}\n", f);
+	JLIT(f, "}\n");
+	jflush(f);
 }
