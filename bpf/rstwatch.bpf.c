@@ -167,21 +167,42 @@ static __always_inline void count(__u32 idx)
 
 static __always_inline void tuple_from_sk(struct rw_tuple *t, const struct sock *sk, int state)
 {
-	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	const struct sock_common *skc = &sk->__sk_common;
+
+	t->family = skc->skc_family;
+	t->netns = skc->skc_net.net->ns.inum;
 	/* tcp_set_state(CLOSE) -> inet_put_port() zeroes skc_num before the
-	 * tracepoint; a full socket's inet_sport survives it. */
+	 * tracepoint; a full socket's inet_sport survives it (inet_sock lies
+	 * beyond struct sock: read it, not a direct load). */
 	if (rw_sk_fullsock(state))
 		t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	else
-		t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		t->lport = skc->skc_num;
+	t->rport = bpf_ntohs(skc->skc_dport);
 	if (t->family == AF_INET) {
-		t->laddr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		t->raddr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		t->laddr[0] = skc->skc_rcv_saddr;
+		t->raddr[0] = skc->skc_daddr;
 	} else {
-		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+		__builtin_memcpy(t->laddr, skc->skc_v6_rcv_saddr.in6_u.u6_addr32, sizeof(t->laddr));
+		__builtin_memcpy(t->raddr, skc->skc_v6_daddr.in6_u.u6_addr32, sizeof(t->raddr));
+	}
+}
+
+/* The same for a time-wait socket found from its timer's address: that is
+ * arithmetic on a BTF pointer, which the verifier does not let us load
+ * through, so each field is a probe read. */
+static __always_inline void tuple_from_tw(struct rw_tuple *t, const struct sock *tw)
+{
+	t->family = BPF_CORE_READ(tw, __sk_common.skc_family);
+	t->netns = BPF_CORE_READ(tw, __sk_common.skc_net.net, ns.inum);
+	t->lport = BPF_CORE_READ(tw, __sk_common.skc_num);
+	t->rport = bpf_ntohs(BPF_CORE_READ(tw, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		t->laddr[0] = BPF_CORE_READ(tw, __sk_common.skc_rcv_saddr);
+		t->raddr[0] = BPF_CORE_READ(tw, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&t->laddr, tw, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&t->raddr, tw, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
 	}
 }
 
@@ -193,9 +214,9 @@ static __always_inline void tuple_from_sk(struct rw_tuple *t, const struct sock 
 static __always_inline int tuple_from_skb(struct rw_tuple *t, const struct sk_buff *skb,
 					  __u8 *tcp_flags, __u32 *payload)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 th = BPF_CORE_READ(skb, transport_header);
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
+	__u16 th = skb->transport_header;
 	__u8 tcp[20];
 	__u8 ver;
 	__u32 ip_payload, l3_len;
@@ -233,7 +254,7 @@ static __always_inline int tuple_from_skb(struct rw_tuple *t, const struct sk_bu
 	*tcp_flags = tcp[13];
 	l3_len += (tcp[12] >> 4) * 4;
 	*payload = ip_payload > l3_len ? ip_payload - l3_len : 0;
-	t->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	t->netns = skb->dev->nd_net.net->ns.inum;
 	return 0;
 }
 
@@ -306,9 +327,9 @@ static __always_inline long owner_put(void *map, const void *key, const struct r
 static __always_inline struct rw_listen_key listen_key(const struct sock *sk)
 {
 	struct rw_listen_key lk = {
-		.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
-		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
-		.family = BPF_CORE_READ(sk, __sk_common.skc_family),
+		.netns = sk->__sk_common.skc_net.net->ns.inum,
+		.port = sk->__sk_common.skc_num,
+		.family = sk->__sk_common.skc_family,
 	};
 
 	return lk;
@@ -357,6 +378,70 @@ struct rw_extra {
 	__u8 tw_substate;
 	__u16 port_lo, port_hi;
 };
+
+/*
+ * The socket evidence of a full socket.  Hot: it runs for most records.  The
+ * tracepoint's sk is a BTF pointer, so struct sock fields are plain loads;
+ * tcp_sock fields go through bpf_skc_to_tcp_sock() (5.9), which returns the
+ * same socket as a tcp_sock BTF pointer.  A bpf_probe_read_kernel() per field,
+ * as BPF_CORE_READ does, made a record cost ~20 helper calls: ~0.8 us of the
+ * ~0.85 us per program run measured in BENCHMARKS.md.  5.8 lacks the helper
+ * and keeps the reads.
+ */
+static __always_inline void snapshot(struct rw_record *r, const struct sock *sk)
+{
+	unsigned long skflags = sk->__sk_common.skc_flags;
+	unsigned long lt = sk->sk_lingertime;
+
+	r->sk_flags |= RW_SKF_FULL;
+	if (skflags & (1UL << SOCK_LINGER))
+		r->sk_flags |= RW_SKF_LINGER;
+	if (skflags & (1UL << SOCK_DEAD))
+		r->sk_flags |= RW_SKF_DEAD;
+	if (skflags & (1UL << SOCK_DONE))
+		r->sk_flags |= RW_SKF_DONE;
+	if (skflags & (1UL << SOCK_KEEPOPEN))
+		r->sk_flags |= RW_SKF_KEEPOPEN;
+	r->sk_shutdown = sk->sk_shutdown;
+	r->sk_err = sk->sk_err;
+	r->sk_err_soft = sk->sk_err_soft;
+	r->lingertime = lt > 0xffffffffUL ? 0xffffffffU : (__u32)lt;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_skc_to_tcp_sock)) {
+		const struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+		const struct inet_connection_sock *icsk;
+
+		if (!tp)
+			return;
+		icsk = &tp->inet_conn;
+		r->unread = tp->rcv_nxt - tp->copied_seq;
+		r->unsent = tp->write_seq - tp->snd_nxt;
+		r->inflight = tp->snd_nxt - tp->snd_una;
+		r->total_retrans = tp->total_retrans;
+		r->retransmits = icsk->icsk_retransmits;
+		r->probes_out = icsk->icsk_probes_out;
+		r->linger2 = tp->linger2;
+		r->user_timeout = icsk->icsk_user_timeout;
+		r->snd_wnd = tp->snd_wnd;
+		r->bytes_received = tp->bytes_received;
+		r->bytes_acked = tp->bytes_acked;
+	} else {
+		const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+		const struct inet_connection_sock *icsk = (const void *)sk;
+
+		r->unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+		r->unsent = BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_nxt);
+		r->inflight = BPF_CORE_READ(tp, snd_nxt) - BPF_CORE_READ(tp, snd_una);
+		r->total_retrans = BPF_CORE_READ(tp, total_retrans);
+		r->retransmits = BPF_CORE_READ(icsk, icsk_retransmits);
+		r->probes_out = BPF_CORE_READ(icsk, icsk_probes_out);
+		r->linger2 = BPF_CORE_READ(tp, linger2);
+		r->user_timeout = BPF_CORE_READ(icsk, icsk_user_timeout);
+		r->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
+		r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+		r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	}
+}
 
 /*
  * Fill and submit a record.  sk may be NULL (reset for a segment with no
@@ -408,35 +493,7 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 	if (sk) {
 		r->sk_flags |= RW_SKF_HAS_SK;
 		if (rw_sk_fullsock(state)) {
-			const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-			const struct inet_connection_sock *icsk = (const void *)sk;
-			unsigned long skflags = BPF_CORE_READ(sk, __sk_common.skc_flags);
-			unsigned long lt = BPF_CORE_READ(sk, sk_lingertime);
-
-			r->sk_flags |= RW_SKF_FULL;
-			if (skflags & (1UL << SOCK_LINGER))
-				r->sk_flags |= RW_SKF_LINGER;
-			if (skflags & (1UL << SOCK_DEAD))
-				r->sk_flags |= RW_SKF_DEAD;
-			if (skflags & (1UL << SOCK_DONE))
-				r->sk_flags |= RW_SKF_DONE;
-			if (skflags & (1UL << SOCK_KEEPOPEN))
-				r->sk_flags |= RW_SKF_KEEPOPEN;
-			r->sk_shutdown = BPF_CORE_READ(sk, sk_shutdown);
-			r->unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
-			r->unsent = BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_nxt);
-			r->inflight = BPF_CORE_READ(tp, snd_nxt) - BPF_CORE_READ(tp, snd_una);
-			r->total_retrans = BPF_CORE_READ(tp, total_retrans);
-			r->retransmits = BPF_CORE_READ(icsk, icsk_retransmits);
-			r->probes_out = BPF_CORE_READ(icsk, icsk_probes_out);
-			r->sk_err = BPF_CORE_READ(sk, sk_err);
-			r->sk_err_soft = BPF_CORE_READ(sk, sk_err_soft);
-			r->linger2 = BPF_CORE_READ(tp, linger2);
-			r->lingertime = lt > 0xffffffffUL ? 0xffffffffU : (__u32)lt;
-			r->user_timeout = BPF_CORE_READ(icsk, icsk_user_timeout);
-			r->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
-			r->bytes_received = BPF_CORE_READ(tp, bytes_received);
-			r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+			snapshot(r, sk);
 		} else if (state == TCP_TIME_WAIT && !(r->xflags & RW_XF_SUBSTATE)) {
 			r->xflags |= RW_XF_SUBSTATE;
 			r->tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)sk,
@@ -461,7 +518,7 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 
 static __always_inline int is_tcp(const struct sock *sk)
 {
-	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+	return sk->sk_protocol == IPPROTO_TCP;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -531,10 +588,10 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 				x.xflags |= RW_XF_TW_ARMED;
 		}
 		rw_local_ports(sk, &x.port_lo, &x.port_hi);
-		return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
+		return emit(RW_REC_SET_STATE, sk, &t, sk->__sk_common.skc_state,
 			    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, &x);
 	}
-	return emit(RW_REC_SET_STATE, sk, &t, BPF_CORE_READ(sk, __sk_common.skc_state),
+	return emit(RW_REC_SET_STATE, sk, &t, sk->__sk_common.skc_state,
 		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, NULL);
 }
 
@@ -552,7 +609,7 @@ static __always_inline int on_reset(const struct sock *sk, const struct sk_buff 
 			return 0;
 	}
 	if (sk) {
-		state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		state = sk->__sk_common.skc_state;
 		/* a listener answering for a connection (accept queue overflow):
 		 * the connection's tuple is the segment's */
 		if (state != TCP_LISTEN || !has_seg)
@@ -583,7 +640,7 @@ static __always_inline int emit_sk(__u16 type, const struct sock *sk)
 
 	if (!is_tcp(sk))
 		return 0;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	state = sk->__sk_common.skc_state;
 	tuple_from_sk(&t, sk, state);
 	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0, NULL);
 }
@@ -672,7 +729,7 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 	if (BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET &&
 	    BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET6)
 		return 0;
-	tuple_from_sk(&t, tw, TCP_TIME_WAIT);
+	tuple_from_tw(&t, tw);
 	x.xflags = RW_XF_SUBSTATE;
 	x.tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)tw, tw_substate);
 	if (type == RW_REC_TW_ARM) {
@@ -813,7 +870,9 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
 	/* SOCK_RAW sockets may have sk_protocol IPPROTO_TCP too */
-	if (!sk || !is_tcp(sk) || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+	/* sk came from a probe read, not a BTF pointer: read, no direct loads */
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
@@ -824,7 +883,11 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 		return 0;
 	owner_from_task(&o, task);
 	if (state == TCP_LISTEN) {
-		struct rw_listen_key lk = listen_key(sk);
+		struct rw_listen_key lk = {
+			.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+			.family = family,
+		};
 
 		if (!owner_put(&listeners, &lk, &o, BPF_NOEXIST))
 			seeded_listeners++;
