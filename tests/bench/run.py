@@ -387,6 +387,9 @@ def write_md(path, facts, args, rows, modes, variants, fl, rss, foreign, took, c
             L.append(f"| {r['conns']:,} | {r['rss_kib'] / 1024:.1f} | {fmt_int(r['delivered'])} | {fmt_int(r['lost'])} |")
         L.append("")
     L.append(targets_md(rows, modes, fl, rss))
+    notes = os.path.join(ROOT, "tests", "bench", "notes.md")
+    if os.path.exists(notes):
+        L.append(open(notes).read())
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -451,7 +454,12 @@ def main():
     if os.cpu_count() < 2:
         die("needs 2 CPUs: the generator on CPU 0, the tracer on CPU 1")
 
-    cmdline = "make bench" + (f" BENCH_ARGS='{' '.join(sys.argv[1:])}'" if sys.argv[1:] else "")
+    passed, skip = [], False
+    for a in sys.argv[1:]:  # the command to rerun: everything but where the file went
+        if not skip and not a.startswith("--out"):
+            passed.append(a)
+        skip = a == "--out"
+    cmdline = "make bench" + (f" BENCH_ARGS='{' '.join(passed)}'" if passed else "")
     facts = machine_facts()
     foreign0 = foreign_tracers()
     t0 = time.time()
