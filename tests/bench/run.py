@@ -223,6 +223,7 @@ def measure(variant, mode, seconds, tmp, stats=False):
     t.cleanup()
     r = {
         "variant": variant, "mode": mode, "cps": float(res["cps"]), "conns": int(res["conns"]),
+        "cpu_cps": float(res["cpu_cps"]),
         "seconds": float(res["seconds"]), "cpu_s": cpu1 - cpu0, "rss_kib": rss,
         "produced": produced, "delivered": delivered, "lost": lost, "alive": alive,
     }
@@ -296,12 +297,17 @@ def summarize(results, stats, modes, variants):
     rows = {}
     for mode in modes:
         base = med([r["cps"] for r in results if r["mode"] == mode and r["variant"] == "none"])
+        base_cpu = med([r["cpu_cps"] for r in results if r["mode"] == mode and r["variant"] == "none"])
         for v in variants:
             rs = [r for r in results if r["mode"] == mode and r["variant"] == v]
             st = [s for s in stats if s["mode"] == mode and s["variant"] == v]
             cps = [r["cps"] for r in rs]
             row = {"cps_med": med(cps), "cps_min": min(cps), "cps_max": max(cps), "n": len(cps),
-                   "loss_pct": 100.0 * (1 - med(cps) / base) if base else float("nan")}
+                   "loss_pct": 100.0 * (1 - med(cps) / base) if base else float("nan"),
+                   "cpu_cps_med": med([r["cpu_cps"] for r in rs])}
+            row["loss_cpu_pct"] = 100.0 * (1 - row["cpu_cps_med"] / base_cpu) if base_cpu else float("nan")
+            # what the tracer adds to each connection, in generator CPU time
+            row["us_per_conn"] = 1e6 * (1 / row["cpu_cps_med"] - 1 / base_cpu) if base_cpu else float("nan")
             if v != "none":
                 row["produced"] = sum(r["produced"] or 0 for r in rs) if rs[0]["produced"] is not None else None
                 row["delivered"] = sum(r["delivered"] or 0 for r in rs) if rs[0]["delivered"] is not None else None
@@ -349,19 +355,26 @@ def write_md(path, facts, args, rows, modes, variants, fl, rss, foreign, took, c
              "events`; tcpstates: printed lines and `lost N events`, so produced = delivered + lost); the "
              "tracer's user+sys CPU per delivered event (its process, pinned to CPU 1); in-kernel time per "
              "program run and per connection (bpf_stats round: run_time_ns / run_cnt summed over the "
-             "tracer's programs); max RSS.\n")
+             "tracer's programs); max RSS.  conn/CPU-s divides the connections by the generator's own "
+             "user+sys CPU time (which includes the softirq work of loopback TCP done in its context): "
+             "on a shared machine it is the steadier measure, as time other tasks take from CPU 0 lowers "
+             "conn/s but not conn/CPU-s; `added us/conn` is the generator CPU time per connection "
+             "against no tracer.\n")
     for mode in modes:
         what = {"rst": "RST churn: connect, accept, client closes with SO_LINGER {1,0}",
                 "fin": "FIN churn: connect, accept, server closes first, then the client"}[mode]
         L.append(f"## {what}\n")
-        L.append("| variant | conn/s median | min | max | loss | produced | delivered | lost | "
-                 "user+sys us/event | BPF ns/run | BPF runs/conn | BPF ns/conn | max RSS MiB |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| variant | conn/s median | min | max | loss | conn/CPU-s | loss (CPU) | added us/conn | "
+                 "produced | delivered | lost | user+sys us/event | BPF ns/run | BPF runs/conn | BPF ns/conn | "
+                 "max RSS MiB |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for v in variants:
             r = rows[(mode, v)]
             L.append("| " + " | ".join([
                 LABELS[v], f"{r['cps_med']:,.0f}", f"{r['cps_min']:,.0f}", f"{r['cps_max']:,.0f}",
                 "-" if v == "none" else f"{r['loss_pct']:.1f}%",
+                f"{r['cpu_cps_med']:,.0f}", "-" if v == "none" else f"{r['loss_cpu_pct']:.1f}%",
+                "-" if v == "none" else f"{r['us_per_conn']:.2f}",
                 fmt_int(r.get("produced")), fmt_int(r.get("delivered")), fmt_int(r.get("lost")),
                 opt(r, "us_per_event", "{:.2f}"), opt(r, "ns_per_run", "{:.0f}"),
                 opt(r, "runs_per_conn", "{:.1f}"), opt(r, "ns_per_conn", "{:,.0f}"),
@@ -401,8 +414,9 @@ def targets_md(rows, modes, fl, rss):
     j = rows.get(("rst", "json"), {})
     floor = rows.get(("rst", "floor"), {})
     if j:
-        L.append(f"| throughput loss with `-j` <= 10% | {j['loss_pct']:.1f}% | "
-                 f"{'yes' if j['loss_pct'] <= 10 else 'no'} |")
+        L.append(f"| throughput loss with `-j` <= 10% | {j['loss_pct']:.1f}% of conn/s; {j['loss_cpu_pct']:.1f}% of "
+                 f"conn per generator CPU-second | {'yes' if j['loss_pct'] <= 10 else 'no'} "
+                 f"({'yes' if j['loss_cpu_pct'] <= 10 else 'no'} per CPU-second) |")
         L.append(f"| zero lost events at the generator's maximum rate | {fmt_int(j.get('lost'))} lost | "
                  f"{'yes' if j.get('lost') == 0 else 'no'} |")
     if j.get("ns_per_run") and floor.get("ns_per_run"):
