@@ -979,7 +979,14 @@ static int run_live(const struct options *o)
 		if (stdout_gone(&r))
 			r.out_broken = true;
 	}
-	/* no record is born after the detach: produced = delivered + lost exactly */
+	/*
+	 * Drain with the programs still attached: the last records of an abort
+	 * that ended the run (the peer's side of it) are still being born.
+	 * Then detach, count and drain once more: no record is born after the
+	 * detach, so produced = delivered + lost exactly.
+	 */
+	if (!r.out_broken)
+		rw_tracer_poll(t, 0);
 	rw_tracer_detach(t);
 	rw_tracer_counters(t, &k);
 	r.recorded.produced = k.produced;
