@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The floor: empty programs on the very tracepoints rstwatch attaches to,
+ * The floor: empty programs on the very tracepoints rstwatch attaches to
+ * (the TCP ones and, for TIME_WAIT, the timer ones),
  * with the same program type (tp_btf) and built by the same Makefile rules.
  * What they cost is what any BPF tracer of these events pays before it does
  * any work; tests/bench/run.py compares rstwatch against it.
@@ -43,6 +44,25 @@ int BPF_PROG(floor_destroy_sock)
 
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(floor_rcv_space_adjust)
+{
+	return 0;
+}
+
+/* rstwatch follows TIME_WAIT through the time-wait timer on these */
+SEC("tp_btf/timer_start")
+int BPF_PROG(floor_timer_start)
+{
+	return 0;
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(floor_timer_cancel)
+{
+	return 0;
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(floor_timer_expire)
 {
 	return 0;
 }
