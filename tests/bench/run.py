@@ -94,6 +94,19 @@ def prog_stats(pid):
     return progs
 
 
+def has_bpf_link(pid):
+    """pid holds a BPF link: its programs are attached."""
+    fddir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fddir):
+        try:
+            with open(os.path.join(fddir, fd)) as f:
+                if "link_type:" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def run_churn(mode, seconds=None, count=None, cpu=GEN_CPU):
     cmd = [CHURN, "-m", mode, "-C", str(cpu)]
     cmd += ["-n", str(count)] if count else ["-t", str(seconds)]
@@ -123,7 +136,9 @@ class Tracer:
             cmd, ready, where = ["bpftrace", BT_SCRIPT], "Attaching", "out"
             out = open(self.outpath, "w")
         elif variant == "tcpstates":
-            cmd, ready, where = ["tcpstates"], "SKADDR", "out"
+            # its header sits in stdio's buffer until events fill it: wait
+            # for its BPF link instead
+            cmd, ready, where = ["tcpstates"], None, "link"
             out = open(self.outpath, "w")
         else:
             die(f"unknown variant {variant}")
@@ -138,9 +153,13 @@ class Tracer:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 die(f"{variant} exited at start: {open(self.errpath).read()[-500:]}")
-            with open(path, errors="replace") as f:
-                if ready in f.read():
+            if where == "link":
+                if has_bpf_link(self.proc.pid):
                     break
+            else:
+                with open(path, errors="replace") as f:
+                    if ready in f.read():
+                        break
             time.sleep(0.05)
         else:
             self.stop()
