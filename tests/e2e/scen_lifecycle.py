@@ -15,7 +15,7 @@ import os
 import random
 import time
 
-from verdicts import Expect, Failure, kernel_at_least, rst_reason
+from verdicts import Expect, Failure, rst_reason
 
 GRACE_TW = 75        # seconds: TCP_TIMEWAIT_LEN (60 s) + the timer wheel's slack
 
@@ -499,7 +499,7 @@ def linked(c):
     check_links(c, [first, second])
     lines = [raw for raw, _ in text.stop()]
     def reason(name):      # the detail ends with the kernel's reason where it has one
-        return f" [{name}])" if kernel_at_least(6, 12) else ""
+        return f" [{name}])" if rst_reason(name) == name else ""
     want = ["rw_cli reset rw_srv: linger0 (SO_LINGER {1,0} close" + reason("TCP_STATE"),
             "rw_cli reset rw_srv: unread_data (100 bytes unread" + reason("TCP_ABORT_ON_CLOSE")]
     mine = [l for l in lines if f":{c.port}" in l]

@@ -1,7 +1,8 @@
 """Checks rstwatch's JSON verdicts against a scenario's expectations."""
 import datetime
-import platform
 import re
+
+import btf
 
 KEYS = ("time", "class", "subtype", "origin", "reason", "state", "family", "laddr", "lport",
         "raddr", "rport", "netns", "pid", "comm", "cgroup", "evidence", "hint")
@@ -25,18 +26,12 @@ UNCOUNTED = {("data_after_close", "TCP_TIMEWAIT_SOCKET")}
 ANY = object()
 
 
-def kernel_at_least(major, minor):
-    try:
-        v = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return v >= (major, minor)
-
-
 def rst_reason(name):
-    """Reason names are asserted where the kernel has them (SPEC: 6.10+, the
-    active-reset reasons complete in 6.12); not checked on older kernels."""
-    return name if kernel_at_least(6, 12) else ANY
+    """Reason names are asserted where this kernel's BTF says tcp_send_reset
+    reports that one (3 arguments and SK_RST_REASON_<name>: 6.10+, the
+    active-reset names complete in 6.12); not checked on older kernels.
+    Decided from BTF as rstwatch decides, never from the release string."""
+    return name if btf.has_rst_reason(name) else ANY
 
 
 class Failure(Exception):
