@@ -281,17 +281,22 @@ static void seed_owners_now(struct rw_tracer *t)
 }
 
 /*
- * Say once, always (not only with -v), which verdict classes this kernel
- * cannot give: before 6.10 the reset tracepoint misses the resets that the
- * fallback hooks could not cover.  The e2e tests parse this line:
+ * Before 6.10: with -v, which hooks stand in for the reset tracepoint; and
+ * always (not only with -v) which verdict classes this kernel cannot give
+ * because a hook is missing.  The e2e tests parse this line:
  * "rstwatch: this kernel cannot report: CLASS[, CLASS...] (why)".
  */
-static void say_missing_classes(const struct rw_tracer *t, unsigned int optional)
+static void say_reset_hooks(const struct rw_tracer *t, unsigned int optional)
 {
 	const char *nosock = "", *tw = "", *sep = "";
 
 	if (t->send_reset_nargs >= 3)
 		return;
+	if (t->nosock_hook)
+		note("tcp_send_reset has no reason and no socketless resets here: refused and "
+		     "half_open come from skb:kfree_skb (drop reason NO_SOCKET)");
+	if (optional & OPT_TW_RESET)
+		note("time_wait_rst comes from fentry on tcp_v4_send_reset and tcp_v6_send_reset");
 	if (!t->nosock_hook)
 		nosock = "refused, half_open";
 	if (!(optional & OPT_TW_RESET))
@@ -368,7 +373,7 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		note("time-wait timer tracing unavailable (tw_timer_handler has no address in "
 		     "/proc/kallsyms, or the timer programs were refused): TIME_WAIT entries are "
 		     "reported, not how they end, and TIME_WAIT assassination is not seen");
-	say_missing_classes(t, optional);
+	say_reset_hooks(t, optional);
 	rc = rstwatch_bpf__attach(t->skel);
 	if (rc) {
 		snprintf(err, errlen, "attaching BPF programs: %s%s", strerror(-rc),
