@@ -296,14 +296,20 @@ def time_wait_reused(c):
     lport = 40000 + c.n * 2
     c.pair.sysctl("A", "net.ipv4.ip_local_port_range", f"{lport} {lport}")
     c.pair.sysctl("A", "net.ipv4.tcp_tw_reuse", 1)
-    c.pair.sysctl("A", "net.ipv4.tcp_tw_reuse_delay", 1)   # ms after the tw's last timestamp
+    # tcp_twsk_unique(): the tw's last timestamp must be older than
+    # tcp_tw_reuse_delay ms (6.13+); before that sysctl, than one second
+    delay = 0.01
+    if os.path.exists("/proc/sys/net/ipv4/tcp_tw_reuse_delay"):
+        c.pair.sysctl("A", "net.ipv4.tcp_tw_reuse_delay", 1)
+    else:
+        delay = 1.1       # time_after32(ktime_get_seconds(), tw_ts_recent_stamp)
     srv = c.server()
     cli = c.actor("A", "rw_cli")
     cli.do(f"socket {c.family} -")
     c.cport = cli.do(f"connect {c.addr('B')} {c.port}")["lport"]
     srv.do("accept")
     client_closes_first(c, cli, srv)
-    time.sleep(0.01)     # tcp_tw_reuse_delay: the tw's timestamp must be older than 1 ms
+    time.sleep(delay)
     cli2 = c.actor("A", "rw_cli2")
     cli2.do(f"socket {c.family} -")
     got = cli2.do(f"connect {c.addr('B')} {c.port}")["lport"]
