@@ -38,14 +38,16 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-# Debian packages: build (clang, bpftool, libbpf...) and tests (netns, nftables,
-# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux).
+# Debian packages: build (clang, bpftool, libbpf...), tests (netns, nftables,
+# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux)
+# and the VM test (qemu, busybox-static and cpio for its initramfs).
 # libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
 # clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux
+	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux \
+	qemu-system-x86 busybox-static cpio
 
-.PHONY: all clean install test unit e2e traces vmlinux deps bench bench-deps bench-bin
+.PHONY: all clean install test test-vm unit e2e traces vmlinux deps bench bench-deps bench-bin
 
 all: rstwatch
 
@@ -96,6 +98,11 @@ traces: rstwatch
 # e2e tests (root).
 test: rstwatch $(UNIT_BINS)
 	$(Q)tests/run-all $(UNIT_BINS)
+
+# The e2e suite again on Debian's packaged pre-6.10 kernel under qemu (TCG),
+# with this very ./rstwatch: tests/vm/run.  E2E_ARGS='-k NAME' narrows it.
+test-vm: rstwatch
+	$(Q)tests/vm/run $(E2E_ARGS)
 
 deps:
 	apt-get update -qq

@@ -54,17 +54,22 @@ static __always_inline void rw_local_ports(const struct sock *sk, __u16 *lo, __u
 	struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	struct local_ports *lp = &net->ipv4.ip_local_ports;
 
-	if (bpf_core_field_size(struct local_ports, range) == sizeof(__u32)) {
-		__u32 r = BPF_CORE_READ(lp, range);
-
-		*lo = r & 0xffff;
-		*hi = r >> 16;
-	} else {
+	/* Ask about the old layout: a relocation against a field whose type
+	 * differs (u32 here vs int[2] there) fails to resolve instead of
+	 * answering, so bpf_core_field_size(struct local_ports, range) breaks
+	 * the load on the old layout (seen on 6.1).  An exists check answers 0
+	 * or 1, and libbpf leaves the branch for the other layout as dead code. */
+	if (bpf_core_field_exists(struct local_ports___old, range)) {
 		int r[2] = {};
 
 		BPF_CORE_READ_INTO(&r, (struct local_ports___old *)lp, range);
 		*lo = r[0];
 		*hi = r[1];
+	} else {
+		__u32 r = BPF_CORE_READ(lp, range);
+
+		*lo = r & 0xffff;
+		*hi = r >> 16;
 	}
 }
 

@@ -912,3 +912,89 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		count(RW_CNT_OWNER_FAIL);
 	return 0;
 }
+
+/*
+ * Before 6.10 tcp:tcp_send_reset has no reason and fires only for full
+ * sockets (tcp_send_active_reset(), and tcp_v[46]_send_reset() when sk is
+ * full): the resets answering a segment that found no socket (refused,
+ * half_open) or a time-wait socket (time_wait_rst) never reach it.  The
+ * programs below fill those two gaps there; user/loader.c loads them only
+ * where btf_trace_tcp_send_reset has two arguments, so kernels with the
+ * 6.10 tracepoint never see a reset twice.
+ */
+
+/* IP protocol of the segment at skb's network header, or -1. */
+static __always_inline int skb_l4_proto(const struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 b[7];
+
+	if (bpf_probe_read_kernel(b, sizeof(b), head + nh))
+		return -1;
+	switch (b[0] >> 4) {
+	case 4:
+		if (bpf_probe_read_kernel(b, 1, head + nh + 9))	/* iphdr.protocol */
+			return -1;
+		return b[0];
+	case 6:
+		return b[6];					/* ipv6hdr.nexthdr */
+	default:
+		return -1;
+	}
+}
+
+/*
+ * No socket: tcp_v4_rcv() and tcp_v6_rcv() reach no_tcp_socket, set the drop
+ * reason SKB_DROP_REASON_NO_SOCKET, call tcp_v[46]_send_reset(NULL, skb)
+ * (unless the checksum is bad: the reason becomes TCP_CSUM) and free the
+ * segment with kfree_skb_reason().  tcp_v[46]_send_reset() answers no RST,
+ * so a segment that is itself an RST is skipped here too.  UDP uses the same
+ * reason: only TCP segments count.  The drop reason exists since 5.17;
+ * user/loader.c checks the tracepoint's arguments and the enum value in BTF.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(on_kfree_skb_nosock, struct sk_buff *skb, void *location,
+	     enum skb_drop_reason reason)
+{
+	struct rw_tuple t = {};
+	__u8 seg_flags = 0;
+	__u32 seg_len = 0;
+
+	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
+		return 0;
+	if (skb_l4_proto(skb) != IPPROTO_TCP)
+		return 0;
+	if (tuple_from_skb(&t, skb, &seg_flags, &seg_len) || (seg_flags & RW_TCP_RST))
+		return 0;
+	return emit(RW_REC_SEND_RESET, NULL, &t, TCP_CLOSE, 0, 0, RW_REASON_NONE, 1, seg_flags,
+		    seg_len, NULL);
+}
+
+/*
+ * Time-wait socket: tcp_v4_rcv()'s TCP_TW_RST case calls
+ * tcp_v4_send_reset(tw, skb) (tcp_v6_send_reset() for IPv6), which has no
+ * tracepoint for non-full sockets before 6.10.  fentry on the static
+ * functions, where this kernel's BTF has them and fentry is allowed (optional:
+ * where refused, rstwatch says at start-up that it cannot report
+ * time_wait_rst).  Full sockets are left to tcp:tcp_send_reset, and sk NULL
+ * to on_kfree_skb_nosock.
+ */
+static __always_inline int on_tw_reset(const struct sock *sk, const struct sk_buff *skb)
+{
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_TIME_WAIT)
+		return 0;
+	return on_reset(sk, skb, RW_REASON_NONE);
+}
+
+SEC("fentry/tcp_v4_send_reset")
+int BPF_PROG(on_tw_reset_v4, const struct sock *sk, struct sk_buff *skb)
+{
+	return on_tw_reset(sk, skb);
+}
+
+SEC("fentry/tcp_v6_send_reset")
+int BPF_PROG(on_tw_reset_v6, const struct sock *sk, struct sk_buff *skb)
+{
+	return on_tw_reset(sk, skb);
+}

@@ -56,8 +56,9 @@
  *               tcp_reset() (a tcp_receive_reset that is no peer reset) and
  *               then answers with TCP_ABORT_ON_DATA.  So a reset received in
  *               FIN_WAIT1/2 after shutdown(RD) waits for that RST.
- *  linger2,     the reasons TCP_ABORT_ON_LINGER / TCP_ABORT_ON_MEMORY (6.10+).
- *  memory
+ *  linger2,     the reasons TCP_ABORT_ON_LINGER / TCP_ABORT_ON_MEMORY (6.10+);
+ *  memory       before 6.10: an RST from FIN_WAIT2 with linger2 < 0, and an
+ *               orphan's own RST in CLOSE answering no segment (local_abort()).
  *  bad_ack      an RST sent by a SYN_SENT socket: tcp_rcv_synsent_state_process()
  *               refused the ACK that answered its SYN.
  *  listen_      an RST sent by a listener for a segment with ACK and no SYN:
@@ -852,6 +853,15 @@ static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_eve
 		return RW_CL_DATA_AFTER_CLOSE;	/* tcp_reset() ran first: see on_recv_reset() */
 	if (ev->reason == RW_RSN_NONE && closing && prev == RW_ST_FIN_WAIT2 && ev->linger2 < 0)
 		return RW_CL_LINGER2;
+	/* tcp_close() after sock_orphan(): tcp_check_oom() found too many
+	 * orphans (or memory pressure), so CLOSE, then the RST.  No other
+	 * active reset comes from an orphan already in CLOSE with no segment
+	 * to answer: linger 0 and unread data reset before sock_orphan(), the
+	 * linger2 abort is recognised above, and a reset for data after close
+	 * answers that segment (seen on 6.1: make test-vm, memory). */
+	if (ev->reason == RW_RSN_NONE && closing && (ev->flags & RW_EVF_ORPHAN) &&
+	    !(ev->flags & RW_EVF_SEG) && !(ev->flags & RW_EVF_LINGER))
+		return RW_CL_MEMORY;
 	/* tcp_disconnect(): close() with linger 0 set SHUTDOWN_MASK first;
 	 * connect(AF_UNSPEC) leaves sk_shutdown alone */
 	if (closing && (ev->flags & RW_EVF_LINGER) && ev->lingertime == 0 && ev->shutdown == 3)

@@ -26,6 +26,8 @@ struct rw_tracer {
 	struct ring_buffer *rb;
 	struct btf *btf;
 	int ncpu;
+	int send_reset_nargs;	/* of btf_trace_tcp_send_reset: 3 since 6.10, 2 before */
+	bool nosock_hook;	/* pre-6.10: on_kfree_skb_nosock loads (refused, half_open) */
 };
 
 static bool verbose;
@@ -80,11 +82,29 @@ static bool has_func(const struct btf *btf, const char *fn)
 	return btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC) > 0;
 }
 
+/* Whether enum `type` of this kernel has the enumerator `name`. */
+static bool has_enum_value(const struct btf *btf, const char *type, const char *name)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_enum *e;
+
+	if (!t)
+		return false;
+	e = btf_enum(t);
+	for (int i = 0; i < btf_vlen(t); i++, e++) {
+		if (strcmp(btf__name_by_offset(btf, e->name_off), name) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Optional programs, as a bit set: each adds evidence, none is needed. */
 enum {
 	OPT_ACCEPT = 1u << 0,	/* fexit/inet_csk_accept: the accepting process owns the child */
 	OPT_SEED = 1u << 1,	/* iter/task_file: owners of sockets that predate rstwatch */
 	OPT_TW = 1u << 2,	/* timer:* on tw_timer: how TIME_WAIT ends */
+	OPT_TW_RESET = 1u << 3,	/* pre-6.10: fentry on tcp_v[46]_send_reset for time_wait_rst */
 };
 
 /*
@@ -137,9 +157,13 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 4;
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
 
-	n = tp_nargs(t->btf, "tcp_send_reset");
+	n = t->send_reset_nargs;
 	bpf_program__set_autoload(skel->progs.on_send_reset, n >= 3);
 	bpf_program__set_autoload(skel->progs.on_send_reset_noreason, n == 2);
+	/* before 6.10 the resets without a full socket need other hooks */
+	bpf_program__set_autoload(skel->progs.on_kfree_skb_nosock, t->nosock_hook);
+	bpf_program__set_autoload(skel->progs.on_tw_reset_v4, optional & OPT_TW_RESET);
+	bpf_program__set_autoload(skel->progs.on_tw_reset_v6, optional & OPT_TW_RESET);
 	if (tp_nargs(t->btf, "inet_sk_error_report") < 0)
 		/* added in 5.12; the classifier does not depend on it */
 		bpf_program__set_autoload(skel->progs.on_error_report, false);
@@ -176,9 +200,18 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 static int load_best(struct rw_tracer *t, const struct rw_loader_opts *o, char *err, size_t errlen)
 {
 	unsigned int avail = 0, tried = 0;	/* bit n of tried: subset n attempted */
+	/* the order of the timer programs, iterator and accept, each first
+	 * with, then without, the pre-6.10 fentry for time_wait_rst: where
+	 * fentry is refused, that costs one more attempt per step */
 	static const unsigned int order[] = {
-		OPT_ACCEPT | OPT_SEED | OPT_TW, OPT_SEED | OPT_TW, OPT_ACCEPT | OPT_TW, OPT_TW,
-		OPT_ACCEPT | OPT_SEED, OPT_SEED, OPT_ACCEPT, 0,
+		OPT_ACCEPT | OPT_SEED | OPT_TW | OPT_TW_RESET, OPT_ACCEPT | OPT_SEED | OPT_TW,
+		OPT_SEED | OPT_TW | OPT_TW_RESET, OPT_SEED | OPT_TW,
+		OPT_ACCEPT | OPT_TW | OPT_TW_RESET, OPT_ACCEPT | OPT_TW,
+		OPT_TW | OPT_TW_RESET, OPT_TW,
+		OPT_ACCEPT | OPT_SEED | OPT_TW_RESET, OPT_ACCEPT | OPT_SEED,
+		OPT_SEED | OPT_TW_RESET, OPT_SEED,
+		OPT_ACCEPT | OPT_TW_RESET, OPT_ACCEPT,
+		OPT_TW_RESET, 0,
 	};
 
 	if (has_func(t->btf, "inet_csk_accept"))
@@ -187,12 +220,18 @@ static int load_best(struct rw_tracer *t, const struct rw_loader_opts *o, char *
 		avail |= OPT_SEED;
 	if (tp_nargs(t->btf, "timer_cancel") == 1 && has_ksym_addr("tw_timer_handler"))
 		avail |= OPT_TW;
+	/* the functions are static: present in BTF only where not inlined; a
+	 * modular IPv6 would carry tcp_v6_send_reset in its own BTF, so then
+	 * neither is attached and time_wait_rst is reported unavailable */
+	if (t->send_reset_nargs == 2 && has_func(t->btf, "tcp_v4_send_reset") &&
+	    has_func(t->btf, "tcp_v6_send_reset"))
+		avail |= OPT_TW_RESET;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		unsigned int set = order[i] & avail;
 
 		if (tried & (1u << set))
 			continue;
-		tried |= 1u << set;	/* set < 8: OPT_* are bits 0-2 */
+		tried |= 1u << set;	/* set < 16: OPT_* are bits 0-3 */
 		if (open_and_load(t, o, set, err, errlen) == 0)
 			return (int)set;
 	}
@@ -241,6 +280,39 @@ static void seed_owners_now(struct rw_tracer *t)
 	     (unsigned long long)t->skel->bss->seeded_listeners);
 }
 
+/*
+ * Before 6.10: with -v, which hooks stand in for the reset tracepoint; and
+ * always (not only with -v) which verdict classes this kernel cannot give
+ * because a hook is missing.  The e2e tests parse this line:
+ * "rstwatch: this kernel cannot report: CLASS[, CLASS...] (why)".
+ */
+static void say_reset_hooks(const struct rw_tracer *t, unsigned int optional)
+{
+	const char *nosock = "", *tw = "", *sep = "";
+
+	if (t->send_reset_nargs >= 3)
+		return;
+	if (t->nosock_hook)
+		note("tcp_send_reset has no reason and no socketless resets here: refused and "
+		     "half_open come from skb:kfree_skb (drop reason NO_SOCKET)");
+	if (optional & OPT_TW_RESET)
+		note("time_wait_rst comes from fentry on tcp_v4_send_reset and tcp_v6_send_reset");
+	if (!t->nosock_hook)
+		nosock = "refused, half_open";
+	if (!(optional & OPT_TW_RESET))
+		tw = "time_wait_rst";
+	if (!*nosock && !*tw)
+		return;
+	if (*nosock && *tw)
+		sep = ", ";
+	fprintf(stderr, "rstwatch: this kernel cannot report: %s%s%s (its tcp_send_reset tracepoint "
+		"misses resets sent%s%s%s)\n", nosock, sep, tw,
+		*nosock ? " for segments with no socket (no kfree_skb drop reason NO_SOCKET)" : "",
+		*nosock && *tw ? " and" : "",
+		*tw ? " by time-wait sockets (fentry on tcp_v4_send_reset/tcp_v6_send_reset refused "
+		      "or absent)" : "");
+}
+
 int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_record_fn fn,
 		   void *ctx, char *err, size_t errlen)
 {
@@ -282,6 +354,10 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		}
 	}
 
+	t->send_reset_nargs = tp_nargs(t->btf, "tcp_send_reset");
+	/* kfree_skb(skb, location, reason) since 5.17, with SKB_DROP_REASON_NO_SOCKET */
+	t->nosock_hook = t->send_reset_nargs == 2 && tp_nargs(t->btf, "kfree_skb") >= 3 &&
+			 has_enum_value(t->btf, "skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET");
 	optional = load_best(t, o, err, errlen);
 	if (optional < 0)
 		goto fail;
@@ -297,6 +373,7 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 		note("time-wait timer tracing unavailable (tw_timer_handler has no address in "
 		     "/proc/kallsyms, or the timer programs were refused): TIME_WAIT entries are "
 		     "reported, not how they end, and TIME_WAIT assassination is not seen");
+	say_reset_hooks(t, optional);
 	rc = rstwatch_bpf__attach(t->skel);
 	if (rc) {
 		snprintf(err, errlen, "attaching BPF programs: %s%s", strerror(-rc),

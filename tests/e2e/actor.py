@@ -39,8 +39,9 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     raw_rst SRC SPORT DST DPORT SEQ
                                 send one crafted RST from a raw socket, from no
                                 TCP socket of this host
-    churn ADDR PORT N           N connections (unbound socket, connect, close at
-                                once): each client closes first; answers lports
+    churn ADDR PORT N           N connections (unbound socket, connect, FIN, wait
+                                for the peer's FIN, close): each client closes
+                                first and ends in TIME_WAIT; answers lports
     serve N                     accept N connections, read each to EOF, close it
     craft FLAGS SEQ ACK [LEN]   send one raw TCP segment on conn's 4-tuple (FLAGS
                                 like FA, PA; LEN payload bytes), no options
@@ -261,6 +262,12 @@ class Sockets:
             s = socket.socket(fam, socket.SOCK_STREAM)
             s.connect(sockaddr(fam, addr, int(port)))
             lports.append(s.getsockname()[1])
+            # FIN first, close() only after the peer's FIN: the socket is in
+            # TIME_WAIT by then, whatever the timing.  A plain close() races
+            # with the ACK of its FIN and may leave the time-wait socket in
+            # its FIN_WAIT2 substate (seen on 6.1 under qemu).
+            s.shutdown(socket.SHUT_WR)
+            s.recv(1)
             s.close()
         return {"lports": lports}
 

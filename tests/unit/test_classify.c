@@ -139,6 +139,29 @@ static void unread(enum rw_reason reason, bool fin, uint32_t raw, uint32_t want)
 	rw_classifier_free(c);
 }
 
+/* tcp_close() of a socket that tcp_check_oom() finds one orphan too many:
+ * FIN_WAIT1 -> CLOSE, then the RST; 6.10+ says TCP_ABORT_ON_MEMORY, 6.1
+ * nothing, and the orphan's RST answering no segment says it instead. */
+static void memory(enum rw_reason reason)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_state(9, RW_ST_FIN_WAIT1, RW_ST_CLOSE);
+	e.flags |= RW_EVF_ORPHAN;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	e = ev_rst(9, RW_ST_CLOSE, reason);
+	e.flags |= RW_EVF_ORPHAN;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 9, .time_ns = now });
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_MEMORY, RW_SUB_NONE, RW_ST_FIN_WAIT1);
+	rw_classifier_free(c);
+}
+
 static void timeout_retransmit(bool report_first)
 {
 	struct got g;
@@ -663,6 +686,10 @@ int main(void)
 	unread(RW_RSN_TCP_ABORT_ON_CLOSE, false, 100, 100);
 	TEST("unread_data without reason, FIN received");
 	unread(RW_RSN_NONE, true, 101, 100);
+	TEST("memory with reason");
+	memory(RW_RSN_TCP_ABORT_ON_MEMORY);
+	TEST("memory, pre-6.10 no reason: an orphan's own RST in CLOSE");
+	memory(RW_RSN_NONE);
 	TEST("timeout/retransmit, report after CLOSE");
 	timeout_retransmit(false);
 	TEST("timeout/retransmit, report before CLOSE (6.1)");
