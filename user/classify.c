@@ -872,7 +872,7 @@ static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_eve
 	if (ev->sk_err == ECONNABORTED || !closing)
 		return RW_CL_KILLED;
 	if (closing && ev->shutdown == 0 && !(ev->flags & RW_EVF_ORPHAN) &&
-	    connecting(prev) == false && prev != RW_ST_UNKNOWN)
+	    !connecting(prev) && prev != RW_ST_UNKNOWN)
 		return RW_CL_KILLED;	/* connect(AF_UNSPEC) by the owner */
 	return RW_CL_UNCLASSIFIED;
 }
@@ -923,9 +923,7 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	}
 	/* FIN_WAIT2 -> CLOSE followed by RST: not TIME_WAIT; a reset received
 	 * just before in FIN_WAIT1/2 was tcp_reset() answering data */
-	if (conn->pending != RW_NO_PENDING && conn->peer_reset)
-		cancel_pending(c, conn);
-	else if (conn->decided)
+	if (conn->decided && !(conn->peer_reset && conn->pending != RW_NO_PENDING))
 		return;
 	cancel_pending(c, conn);
 
