@@ -651,9 +651,20 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 	return emit_sk(RW_REC_RECV_RESET, sk);
 }
 
+/*
+ * Only the reports userspace uses (user/classify.c on_error()): a non-zero
+ * sk_err, and not tcp_disconnect()'s own report after the RST it sent (CLOSE
+ * with inet_dport already zeroed: the tcp_send_reset record decided that
+ * one).  A linger-0 close is the commonest abort; this saves one of its
+ * records.
+ */
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(on_error_report, const struct sock *sk)
 {
+	if (!sk->sk_err)
+		return 0;
+	if (sk->__sk_common.skc_state == TCP_CLOSE && sk->__sk_common.skc_dport == 0)
+		return 0;
 	return emit_sk(RW_REC_ERROR, sk);
 }
 
