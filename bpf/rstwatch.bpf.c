@@ -443,6 +443,44 @@ static __always_inline void snapshot(struct rw_record *r, const struct sock *sk)
 	}
 }
 
+/* Reserve a record and fill what every record carries; NULL when the ring
+ * buffer is full (counted as lost). */
+static __always_inline struct rw_record *record_start(__u16 type, const struct sock *sk,
+						      const struct rw_tuple *t, __u8 state)
+{
+	struct rw_record *r;
+
+	count(RW_CNT_PRODUCED);
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(RW_CNT_LOST);
+		return NULL;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->family = t->family;
+	r->state = state;
+	r->ts_boot_ns = bpf_ktime_get_boot_ns();
+	r->skaddr = (__u64)sk;
+	__builtin_memcpy(r->laddr, t->laddr, sizeof(r->laddr));
+	__builtin_memcpy(r->raddr, t->raddr, sizeof(r->raddr));
+	r->lport = t->lport;
+	r->rport = t->rport;
+	r->netns = t->netns;
+	if (sk)
+		r->sk_flags |= RW_SKF_HAS_SK;
+	return r;
+}
+
+/* Wake the reader only past wakeup_bytes; its 100 ms drain does the rest. */
+static __always_inline void record_submit(struct rw_record *r)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(r, flags);
+}
+
 /*
  * Fill and submit a record.  sk may be NULL (reset for a segment with no
  * socket) or a time-wait/request socket (only sock_common is valid then).
@@ -453,31 +491,16 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 {
 	struct rw_owner *own = NULL;
 	struct rw_record *r;
-	__u64 flags;
 
 	own = owner_of(sk, t, state);
 	if (!wanted(sk, t, own, state))
 		return 0;
 
-	count(RW_CNT_PRODUCED);
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(RW_CNT_LOST);
+	r = record_start(type, sk, t, state);
+	if (!r)
 		return 0;
-	}
-	__builtin_memset(r, 0, sizeof(*r));
-	r->type = type;
-	r->family = t->family;
-	r->state = state;
 	r->oldstate = oldstate;
 	r->newstate = newstate;
-	r->ts_boot_ns = bpf_ktime_get_boot_ns();
-	r->skaddr = (__u64)sk;
-	__builtin_memcpy(r->laddr, t->laddr, sizeof(r->laddr));
-	__builtin_memcpy(r->raddr, t->raddr, sizeof(r->raddr));
-	r->lport = t->lport;
-	r->rport = t->rport;
-	r->netns = t->netns;
 	r->reason = reason;
 	if (x) {
 		r->xflags = x->xflags;
@@ -491,7 +514,6 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 		r->seg_len = seg_len;
 	}
 	if (sk) {
-		r->sk_flags |= RW_SKF_HAS_SK;
 		if (rw_sk_fullsock(state)) {
 			snapshot(r, sk);
 		} else if (state == TCP_TIME_WAIT && !(r->xflags & RW_XF_SUBSTATE)) {
@@ -509,10 +531,7 @@ static __always_inline int emit(__u16 type, const struct sock *sk, const struct 
 	}
 	r->cur_pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(r->cur_comm, sizeof(r->cur_comm));
-
-	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
+	record_submit(r);
 	return 0;
 }
 
@@ -673,7 +692,19 @@ int BPF_PROG(on_destroy_sock, struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 
-	emit_sk(RW_REC_DESTROY, sk);
+	if (filters_on()) {
+		emit_sk(RW_REC_DESTROY, sk);
+	} else if (is_tcp(sk)) {
+		/* userspace only forgets the socket: no owner, no snapshot */
+		struct rw_tuple t = {};
+		int state = sk->__sk_common.skc_state;
+		struct rw_record *r;
+
+		tuple_from_sk(&t, sk, state);
+		r = record_start(RW_REC_DESTROY, sk, &t, state);
+		if (r)
+			record_submit(r);
+	}
 	bpf_map_delete_elem(&owners, &key);
 	if (filters_on())
 		bpf_map_delete_elem(&selected, &key);
