@@ -68,6 +68,19 @@ def die(msg):
     sys.exit(2)
 
 
+def ensure_tracefs():
+    """bpftrace finds tracepoints in tracefs, which a fresh machine may not
+    have mounted (rstwatch and tcpstates attach by BTF and do not need it)."""
+    if os.path.exists("/sys/kernel/tracing/events/sock"):
+        return
+    r = subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"],
+                       capture_output=True, text=True)
+    if r.returncode or not os.path.exists("/sys/kernel/tracing/events/sock"):
+        die("tracefs is not mounted and mounting it failed: "
+            f"{r.stderr.strip() or 'no events/sock'}; mount -t tracefs nodev /sys/kernel/tracing")
+    print("bench: mounted tracefs on /sys/kernel/tracing for bpftrace", file=sys.stderr)
+
+
 def pin(cpu):
     return lambda: os.sched_setaffinity(0, {cpu})
 
@@ -486,6 +499,8 @@ def main():
             die(f"{tool} not installed: run `make bench-deps` (apt-get install bpftrace libbpf-tools)")
     if os.cpu_count() < 2:
         die("needs 2 CPUs: the generator on CPU 0, the tracer on CPU 1")
+    if "bpftrace" in variants:
+        ensure_tracefs()
 
     passed, skip = [], False
     for a in sys.argv[1:]:  # the command to rerun: everything but where the file went
