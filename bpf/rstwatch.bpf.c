@@ -41,6 +41,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ABI constants that vmlinux.h, having no #defines, does not carry. */
 #define EEXIST		17		/* include/uapi/asm-generic/errno-base.h */
+#define EPIPE		32
+#define ECONNRESET	104		/* include/uapi/asm-generic/errno.h */
+#define ECONNREFUSED	111
 #define SOCK_STREAM	1		/* include/linux/net.h */
 #define S_IFMT		00170000	/* include/uapi/linux/stat.h */
 #define S_IFSOCK	0140000
@@ -672,17 +675,25 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 
 /*
  * Only the reports userspace uses (user/classify.c on_error()): a non-zero
- * sk_err, and not tcp_disconnect()'s own report after the RST it sent (CLOSE
- * with inet_dport already zeroed: the tcp_send_reset record decided that
- * one).  A linger-0 close is the commonest abort; this saves one of its
- * records.
+ * sk_err, and in CLOSE only one no reset record has explained already.
+ * tcp_disconnect() reports after the RST it sent, with inet_dport already
+ * zeroed (the tcp_send_reset record decided); tcp_reset() reports after
+ * tcp_done() with ECONNRESET, EPIPE (CLOSE_WAIT) or ECONNREFUSED (SYN_SENT),
+ * and its tcp_receive_reset record came first (a timeout whose sk_err is an
+ * ICMP soft error, ECONNREFUSED say, has sk_err == sk_err_soft and stays).
+ * Both ends of a linger-0 close, the commonest abort, each save a record.
  */
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(on_error_report, const struct sock *sk)
 {
-	if (!sk->sk_err)
+	int err = sk->sk_err;
+
+	if (!err)
 		return 0;
-	if (sk->__sk_common.skc_state == TCP_CLOSE && sk->__sk_common.skc_dport == 0)
+	if (sk->__sk_common.skc_state == TCP_CLOSE &&
+	    (sk->__sk_common.skc_dport == 0 ||
+	     ((err == ECONNRESET || err == EPIPE || err == ECONNREFUSED) &&
+	      err != sk->sk_err_soft)))
 		return 0;
 	return emit_sk(RW_REC_ERROR, sk);
 }
