@@ -675,7 +675,7 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 
 /*
  * Only the reports userspace uses (user/classify.c on_error()): a non-zero
- * sk_err, and in CLOSE only one no reset record has explained already.
+ * sk_err and, in CLOSE, only where no reset record has explained the close.
  * tcp_disconnect() reports after the RST it sent, with inet_dport already
  * zeroed (the tcp_send_reset record decided); tcp_reset() reports after
  * tcp_done() with ECONNRESET, EPIPE (CLOSE_WAIT) or ECONNREFUSED (SYN_SENT),

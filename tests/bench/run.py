@@ -69,8 +69,8 @@ def die(msg):
 
 
 def ensure_tracefs():
-    """bpftrace finds tracepoints in tracefs, which a fresh machine may not
-    have mounted (rstwatch and tcpstates attach by BTF and do not need it)."""
+    """bpftrace and tcpstates find their tracepoints in tracefs, which a
+    fresh machine may not have mounted (rstwatch attaches by BTF alone)."""
     if os.path.exists("/sys/kernel/tracing/events/sock"):
         return
     r = subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"],
@@ -78,7 +78,8 @@ def ensure_tracefs():
     if r.returncode or not os.path.exists("/sys/kernel/tracing/events/sock"):
         die("tracefs is not mounted and mounting it failed: "
             f"{r.stderr.strip() or 'no events/sock'}; mount -t tracefs nodev /sys/kernel/tracing")
-    print("bench: mounted tracefs on /sys/kernel/tracing for bpftrace", file=sys.stderr)
+    print("bench: mounted tracefs on /sys/kernel/tracing for bpftrace and tcpstates",
+          file=sys.stderr)
 
 
 def pin(cpu):
@@ -499,7 +500,7 @@ def main():
             die(f"{tool} not installed: run `make bench-deps` (apt-get install bpftrace libbpf-tools)")
     if os.cpu_count() < 2:
         die("needs 2 CPUs: the generator on CPU 0, the tracer on CPU 1")
-    if "bpftrace" in variants:
+    if "bpftrace" in variants or "tcpstates" in variants:
         ensure_tracefs()
 
     passed, skip = [], False
