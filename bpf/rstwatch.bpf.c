@@ -667,6 +667,24 @@ static __always_inline int emit_sk(__u16 type, const struct sock *sk)
 	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0, NULL);
 }
 
+/* The same with the socket's address and tuple only (no owner lookup, no
+ * snapshot, no task helpers), where userspace needs no more: a destroy only
+ * makes it forget the socket. */
+static __always_inline void emit_sk_bare(__u16 type, const struct sock *sk)
+{
+	struct rw_tuple t = {};
+	struct rw_record *r;
+	int state;
+
+	if (!is_tcp(sk))
+		return;
+	state = sk->__sk_common.skc_state;
+	tuple_from_sk(&t, sk, state);
+	r = record_start(type, sk, &t, state);
+	if (r)
+		record_submit(r);
+}
+
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, struct sock *sk)
 {
@@ -704,21 +722,12 @@ int BPF_PROG(on_destroy_sock, struct sock *sk)
 	__u64 key = (__u64)sk;
 
 	if (filters_on()) {
-		emit_sk(RW_REC_DESTROY, sk);
-	} else if (is_tcp(sk)) {
-		/* userspace only forgets the socket: no owner, no snapshot */
-		struct rw_tuple t = {};
-		int state = sk->__sk_common.skc_state;
-		struct rw_record *r;
-
-		tuple_from_sk(&t, sk, state);
-		r = record_start(RW_REC_DESTROY, sk, &t, state);
-		if (r)
-			record_submit(r);
+		emit_sk(RW_REC_DESTROY, sk);	/* wanted() needs the owner */
+		bpf_map_delete_elem(&selected, &key);
+	} else {
+		emit_sk_bare(RW_REC_DESTROY, sk);
 	}
 	bpf_map_delete_elem(&owners, &key);
-	if (filters_on())
-		bpf_map_delete_elem(&selected, &key);
 	return 0;
 }
 
