@@ -39,12 +39,15 @@ endif
 
 .DELETE_ON_ERROR:
 # Debian packages: build (clang, bpftool, libbpf...), tests (netns, nftables,
-# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux)
+# jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux,
+# and the real servers and clients of tests/e2e/scen_servers.py, which it
+# starts itself in its namespaces: it never uses their system services)
 # and the VM test (qemu, busybox-static and cpio for its initramfs).
 # libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
 # clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux \
+	nginx-light haproxy redis-server redis-tools curl postgresql postgresql-client \
 	qemu-system-x86 busybox-static cpio
 
 .PHONY: all clean install test test-vm unit e2e traces vmlinux deps bench bench-deps bench-bin

@@ -519,10 +519,11 @@ def gate(c):
 
 import scen_aborts  # noqa: E402  (after Failure & co: it imports them)
 import scen_lifecycle  # noqa: E402
+import scen_servers  # noqa: E402
 
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
              refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
-             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS
+             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS + scen_servers.SCENARIOS
 
 
 def tests():
