@@ -33,7 +33,7 @@ import time
 from actor import cgroup_v2_path
 from netns import counter_delta
 from scen_lifecycle import check_links, expect_ports, wait_sockets, with_events
-from verdicts import Failure, rst_reason
+from verdicts import Failure, check, rst_reason
 
 TOLERATED = ("time_wait", "close_wait")   # lifecycle, not what these scenarios are about
 NGINX_BODY = 8 << 20                      # bytes a client uploads: far past every limit
@@ -108,15 +108,18 @@ class Daemon:
             return [int(p) for p in f.read().split()]
 
     def kill(self):
-        """The daemon's own stop signal; its whole process group is killed if
-        it has not exited 10 s later (while the leader is unreaped, its
-        group id cannot name anything else)."""
+        """The daemon's own stop signal (its master stops its workers); if it
+        has not exited 10 s later, SIGKILL to its children (postgres's call
+        setsid()) and its process group (while the leader is unreaped,
+        neither id can name another process)."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.send_signal(self.stop_signal)
                 try:
                     self.proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
+                    for pid in self.children():
+                        os.kill(pid, signal.SIGKILL)
                     os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait(timeout=5)
             self.log.close()
@@ -169,6 +172,40 @@ def wait_counter(c, side, before, names, want, timeout=10):
             raise Failure(f"{side}: TcpExt {'+'.join(names)} did not move by {want} within "
                           f"{timeout}s: {delta}")
         time.sleep(0.01)
+
+
+def finish_pairs(c, pairs, counters):
+    """c.finish() on every pair's verdicts (lifecycle ones tolerated), then
+    each pair's conn_id; first, per connection (matched on the client's
+    port), whether its verdicts alone are exact: the count goes to the -v
+    report and, with each inexact connection's problems, into a failure."""
+    try:
+        c.finish([e for pair in pairs for e in pair], counters, tolerate=TOLERATED)
+        failure = None
+    except Failure as e:
+        failure = e
+    seen = [o for _, o in (c.tracer.lines if c.tracer else [])
+            if o is not None and c.relevant(o) and o.get("class") not in TOLERATED]
+    inexact = []
+    for pair in pairs:
+        cport = pair[1].addrs["lport"]
+        mine = [o for o in seen if cport in (o.get("lport"), o.get("rport"))]
+        problems = []
+        check(list(pair), mine, c.side_of, c.family, problems)
+        ids = {o.get("conn_id") for o in mine}
+        if len(ids) != 1 or None in ids:
+            problems.append(f"conn_ids {sorted(map(str, ids))}")
+        if problems:
+            inexact.append(f"client port {cport}: " + "; ".join(problems))
+    summary = f"{len(pairs) - len(inexact)}/{len(pairs)} connections exact"
+    if c.tracer is not None:
+        c.report.append(summary)
+    if c.tracer is not None and inexact:
+        details = [summary] + inexact + (failure.details if failure else [])
+        raise Failure(str(failure) if failure else summary, details)
+    if failure:
+        raise failure
+    check_links(c, pairs)
 
 
 def pair_of(c, srv_cls, srv_state, srv_owner, cli_state, cli_owner, cport, **kw):
@@ -245,8 +282,7 @@ def nginx_unread_data(c):
         raise Failure(f"curl: expected 413 or a reset vs exit {p.returncode} {out!r} {err!r}")
     pair = pair_of(c, "unread_data", "ESTABLISHED", worker, "ESTABLISHED", curl, cport,
                    reason=rst_reason("TCP_ABORT_ON_CLOSE"))
-    c.finish(list(pair), {"B": {"TCPAbortOnClose": 1}}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {"B": {"TCPAbortOnClose": 1}})
     c.report.append(f"curl exit {p.returncode} {out!r}; worker {worker.pid} master {d.proc.pid}")
 
 
@@ -274,8 +310,7 @@ def nginx_linger0(c):
         raise Failure(f"curl: expected a reset (exit 55/56) vs exit {p.returncode} {err!r}")
     pair = pair_of(c, "linger0", "ESTABLISHED", worker, "ESTABLISHED", curl, cport,
                    reason=rst_reason("TCP_STATE"), evidence={"so_linger": "zero"})
-    c.finish(list(pair), {"B": {"TCPAbortOnData": 1}}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {"B": {"TCPAbortOnData": 1}})
 
 
 # ------------------------------------------------------------------ haproxy
@@ -319,8 +354,7 @@ frontend fe
     p.wait(timeout=5)
     pair = pair_of(c, "linger0", "FIN_WAIT1", haproxy, "CLOSE_WAIT", curl, cport,
                    reason=rst_reason("TCP_STATE"), evidence={"so_linger": "zero"})
-    c.finish(list(pair), {"B": {"TCPAbortOnData": 1}}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {"B": {"TCPAbortOnData": 1}})
 
 
 # ------------------------------------------------------------------ redis
@@ -379,8 +413,7 @@ def redis_timeout(c):
     p.wait(timeout=10)
     pair = pair_of(c, cls, "FIN_WAIT2", srv, "CLOSE_WAIT", cli, cport, reason=rst_reason(reason),
                    evidence={"segment_bytes": len("*1\r\n$4\r\nPING\r\n")})
-    c.finish(list(pair), {"B": counters}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {"B": counters})
     c.report.append(f"redis timeout: B {delta}, expected {cls} [{reason}]")
 
 
@@ -417,8 +450,7 @@ def redis_protected(c):
             pairs.append(pair_of(c, cls, "FIN_WAIT2", srv, "CLOSE_WAIT", cli, cport,
                                  reason=rst_reason(reason)))
     c.report.append(f"redis protected mode, {RACE_CONNECTIONS} connections: {kinds}")
-    c.finish([e for pair in pairs for e in pair], {"B": counters}, tolerate=TOLERATED)
-    check_links(c, pairs)
+    finish_pairs(c, pairs, {"B": counters})
 
 
 # ------------------------------------------------------------------ curl
@@ -435,8 +467,7 @@ def curl_refused(c):
     pair = (expect_ports(c, "B", "refused", None, None, "reply", None, c.port, cport,
                          reason=rst_reason("NO_SOCKET")),
             expect_ports(c, "A", "peer_reset", None, "SYN_SENT", "peer", curl, cport, c.port))
-    c.finish(list(pair), {}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {})
 
 
 # ------------------------------------------------------------------ postgresql
@@ -526,8 +557,7 @@ def postgres_terminate(c):
                       f"(TCPAbortOnClose) vs {counters}")
     pair = pair_of(c, cls, "ESTABLISHED", backend, "ESTABLISHED", cli, cport,
                    reason=rst_reason(reason))
-    c.finish(list(pair), {"B": counters}, tolerate=TOLERATED)
-    check_links(c, [pair])
+    finish_pairs(c, [pair], {"B": counters})
     c.report.append(f"psql exit {p.returncode}: {err.strip()[:120]!r}")
 
 
