@@ -78,7 +78,7 @@ class Daemon:
             shutil.chown(self.path(name), self.user, self.user)
         return self.path(name)
 
-    def start(self, port, timeout=15):
+    def start(self, port, timeout=60):
         """Run argv in B and wait until something listens on `port` there."""
         priv = (["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--init-groups"]
                 if self.user else [])
@@ -493,6 +493,7 @@ def curl_refused(c):
 # ------------------------------------------------------------------ postgresql
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
+PSQL = os.path.join(PG_BIN, "psql")     # not /usr/bin/psql, a perl wrapper
 
 
 def postgres(c):
@@ -502,21 +503,22 @@ def postgres(c):
     data = d.path("data")
     init = subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
                            os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres",
-                           "--auth=trust", "-N"], capture_output=True, text=True, timeout=60)
+                           "--auth=trust", "--no-locale", "-N"], capture_output=True, text=True,
+                          timeout=300)   # minutes under qemu (make test-vm)
     if init.returncode != 0:
         raise Failure(f"initdb: exit {init.returncode}", init.stderr.splitlines()[-10:])
     with open(os.path.join(data, "pg_hba.conf"), "a") as f:
         f.write(f"host all all {c.addr('A')}/128 trust\n" if c.family == "ipv6"
                 else f"host all all {c.addr('A')}/32 trust\n")
     d.argv = [os.path.join(PG_BIN, "postgres"), "-D", data, "-k", d.dir, "-h", c.addr("B"),
-              "-p", str(c.port), "-c", "fsync=off", "-c", "logging_collector=off"]
+              "-p", str(c.port), "-c", "fsync=off", "-c", "logging_collector=off", "-c", "jit=off"]
     d.start(c.port)
     return d
 
 
 def psql_admin(c, d, sql):
     """psql as the administrator, over the unix socket in B (no TCP)."""
-    out = c.pair.exec("B", "psql", "-h", d.dir, "-p", str(c.port), "-U", "postgres", "-Atc", sql)
+    out = c.pair.exec("B", PSQL, "-h", d.dir, "-p", str(c.port), "-U", "postgres", "-Atc", sql)
     return out.stdout.strip()
 
 
@@ -547,11 +549,11 @@ def postgres_terminate(c):
     d = postgres(c)
     psql_admin(c, d, "CREATE TABLE t (a int, b text)")
     cport = client_port(c)
-    p, cli = run_client(c, ["psql", "-h", c.addr("B"), "-p", str(c.port), "-U", "postgres",
+    p, cli = run_client(c, [PSQL, "-h", c.addr("B"), "-p", str(c.port), "-U", "postgres",
                             "-c", "COPY t FROM STDIN"], "psql", stdin=subprocess.PIPE)
     feeder = Feeder(p)
     feeder.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while True:
         backend = psql_admin(c, d, "SELECT pid FROM pg_stat_activity WHERE client_port = "
                                    f"{cport} AND query LIKE 'COPY%' AND state = 'active'")
@@ -566,7 +568,7 @@ def postgres_terminate(c):
                       f"{d.proc.pid}")
     if psql_admin(c, d, f"SELECT pg_terminate_backend({backend.pid})") != "t":
         raise Failure(f"pg_terminate_backend({backend.pid}) failed")
-    p.wait(timeout=15)
+    p.wait(timeout=60)
     feeder.join(timeout=5)
     err = p.stderr.read()
     if p.returncode == 0:
