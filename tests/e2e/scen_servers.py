@@ -513,13 +513,20 @@ def postgres(c):
     d.argv = [os.path.join(PG_BIN, "postgres"), "-D", data, "-k", d.dir, "-h", c.addr("B"),
               "-p", str(c.port), "-c", "fsync=off", "-c", "logging_collector=off", "-c", "jit=off"]
     d.start(c.port)
+    deadline = time.monotonic() + 60
+    while psql_admin(c, d, "SELECT 1", check=False) is None:    # it listens before recovery ends
+        if time.monotonic() > deadline:
+            raise Failure("postgres: not ready within 60 s", d.log_tail())
+        time.sleep(0.1)
     return d
 
 
-def psql_admin(c, d, sql):
-    """psql as the administrator, over the unix socket in B (no TCP)."""
-    out = c.pair.exec("B", PSQL, "-h", d.dir, "-p", str(c.port), "-U", "postgres", "-Atc", sql)
-    return out.stdout.strip()
+def psql_admin(c, d, sql, check=True):
+    """psql as the administrator, over the unix socket in B (no TCP); None
+    if it failed and check is False."""
+    out = c.pair.exec("B", PSQL, "-h", d.dir, "-p", str(c.port), "-U", "postgres", "-Atc", sql,
+                      check=check)
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 class Feeder(threading.Thread):
