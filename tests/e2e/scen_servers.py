@@ -186,7 +186,7 @@ def finish_pairs(c, pairs, counters):
         failure = e
     seen = [o for _, o in (c.tracer.lines if c.tracer else [])
             if o is not None and c.relevant(o) and o.get("class") not in TOLERATED]
-    inexact = []
+    inexact, lines = [], []
     for pair in pairs:
         cport = pair[1].addrs["lport"]
         mine = [o for o in seen if cport in (o.get("lport"), o.get("rport"))]
@@ -197,11 +197,13 @@ def finish_pairs(c, pairs, counters):
             problems.append(f"conn_ids {sorted(map(str, ids))}")
         if problems:
             inexact.append(f"client port {cport}: " + "; ".join(problems))
+            lines += [f"  {c.side_of(o)}: {o}" for o in mine]
     summary = f"{len(pairs) - len(inexact)}/{len(pairs)} connections exact"
     if c.tracer is not None:
         c.report.append(summary)
     if c.tracer is not None and inexact:
-        details = [summary] + inexact + (failure.details if failure else [])
+        details = [summary] + inexact + (failure.details if failure else
+                                         ["verdicts of the inexact connections:"] + lines)
         raise Failure(str(failure) if failure else summary, details)
     if failure:
         raise failure
