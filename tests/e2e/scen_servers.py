@@ -403,37 +403,48 @@ def client_state(c, before, open_state):
 
 @with_events
 def redis_timeout(c):
-    """redis `timeout 1` closes an idle client (clientsCron): FIN, the
-    client ACKs.  A pooled client (redis-cli's REPL, one long-lived
-    connection) later sends a command on that stale connection: B's socket,
-    closed by redis, answers the data with RST (data_after_close FIN_WAIT2,
-    from a time-wait socket in the FIN_WAIT2 substate if the ACK of the FIN
-    found the socket released, else from the full orphan), and redis-cli,
-    in CLOSE_WAIT, gets it."""
+    """redis `timeout 1` closes idle clients (clientsCron): FIN, each client
+    ACKs.  RACE_CONNECTIONS pooled clients (redis-cli REPLs, one long-lived
+    connection each) idle past it, then each in turn sends a command on
+    its stale connection: B's socket, closed by redis, answers the data with
+    RST (data_after_close FIN_WAIT2), and redis-cli, in CLOSE_WAIT, gets it.
+    Which socket answers is a race: a time-wait socket in the FIN_WAIT2
+    substate if the ACK of redis's FIN found the socket released
+    (tcp_time_wait(): TW counted then, nothing at the RST), else the full
+    orphan (ACK processed from the backlog while close() held the socket:
+    TCPAbortOnData at the RST).  Each connection's path from B's
+    TCPAbortOnData around its own RST; the TW total must match."""
     d, srv = redis(c, "protected-mode no", "timeout 1")
-    cport = client_port(c)
-    p, cli = run_client(c, ["redis-cli", "-h", c.addr("B"), "-p", str(c.port)], "redis-cli",
-                        stdin=subprocess.PIPE)
-    p.stdin.write("PING\n")
-    p.stdin.flush()
-    if p.stdout.readline().strip() != "PONG":
-        raise Failure("redis-cli: expected PONG to the first PING")
-    client_port(c, 1)          # a reconnect after the reset must not reuse cport
-    c.cport = cport
-    wait_sockets(c, "A", "close-wait", 1, timeout=10, ports=(cport,))   # redis timed it out
-    p.stdin.write("PING\n")
-    p.stdin.flush()
-    wait_sockets(c, "A", "all", 0, ports=(cport,))     # the RST has reached redis-cli's socket
-    # before redis-cli's reconnect (if any) can end: TW counts the time-wait
-    # socket when it is made (the ACK of redis's FIN), not at its RST
-    delta = counter_delta(c.before["B"], c.pair.counters("B"))
-    cls, reason, counters = derived_abort(delta)
-    p.stdin.close()
-    p.wait(timeout=10)
-    pair = pair_of(c, cls, "FIN_WAIT2", srv, "CLOSE_WAIT", cli, cport, reason=rst_reason(reason),
-                   evidence={"segment_bytes": len("*1\r\n$4\r\nPING\r\n")})
-    finish_pairs(c, [pair], {"B": counters})
-    c.report.append(f"redis timeout: B {delta}, expected {cls} [{reason}]")
+    clients = []
+    for i in range(RACE_CONNECTIONS):
+        cport = client_port(c, i)
+        p, cli = run_client(c, ["redis-cli", "-h", c.addr("B"), "-p", str(c.port)], "redis-cli",
+                            stdin=subprocess.PIPE)
+        p.stdin.write("PING\n")
+        p.stdin.flush()
+        if p.stdout.readline().strip() != "PONG":
+            raise Failure(f"redis-cli #{i}: expected PONG to the first PING")
+        clients.append((cport, p, cli))
+    client_port(c, RACE_CONNECTIONS)    # redis-cli's reconnects must not take a tested port
+    cports = [cport for cport, _, _ in clients]
+    wait_sockets(c, "A", "close-wait", len(clients), timeout=15, ports=cports)  # timed out
+    pairs, kinds, counters = [], {}, {"TCPAbortOnData": 0, "TW": 0}
+    segment = len("*1\r\n$4\r\nPING\r\n")
+    for cport, p, cli in clients:
+        before = c.pair.counters("B")
+        p.stdin.write("PING\n")
+        p.stdin.flush()
+        wait_sockets(c, "A", "all", 0, ports=(cport,))     # the RST has reached redis-cli
+        orphan = counter_delta(before, c.pair.counters("B")).get("TCPAbortOnData", 0)
+        reason = ("TCP_ABORT_ON_DATA", "TCP_TIMEWAIT_SOCKET")[orphan == 0]
+        counters["TCPAbortOnData" if orphan else "TW"] += 1
+        kinds[reason] = kinds.get(reason, 0) + 1
+        pairs.append(pair_of(c, "data_after_close", "FIN_WAIT2", srv, "CLOSE_WAIT", cli, cport,
+                             reason=rst_reason(reason), evidence={"segment_bytes": segment}))
+        p.stdin.close()        # redis-cli exits, closing first any connection it reopened
+        p.wait(timeout=10)
+    c.report.append(f"redis timeout, {len(clients)} connections: {kinds}")
+    finish_pairs(c, pairs, {"B": counters})
 
 
 @with_events
