@@ -57,7 +57,7 @@ class Daemon:
     """One server started in B, in the foreground, in its own process group
     (master and workers); stopped by kill() from Case.cleanup()."""
 
-    def __init__(self, c, name, argv, stop=signal.SIGTERM, user=None):
+    def __init__(self, c, name, stop=signal.SIGTERM, user=None):
         self.c, self.name, self.stop_signal = c, name, stop
         self.dir = tempfile.mkdtemp(prefix=f"rstwatch-{name}-")
         os.chmod(self.dir, 0o755)       # nginx workers and postgres do not run as root
@@ -66,7 +66,7 @@ class Daemon:
         self.user = user
         self.proc = None
         c.actors.append(self)           # Case.cleanup() kills actors before the namespaces go
-        self.argv = argv
+        self.argv = []                  # set once the configuration is written
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -221,7 +221,7 @@ def pair_of(c, srv_cls, srv_state, srv_owner, cli_state, cli_owner, cport, **kw)
 def nginx(c, location):
     """nginx (master + one worker) serving `location` on the test's port;
     returns (daemon, worker owner)."""
-    d = Daemon(c, "nginx", [], stop=signal.SIGTERM)
+    d = Daemon(c, "nginx")
     listen = c.addr("B") if c.family == "ipv4" else f"[{c.addr('B')}]"
     conf = d.write("nginx.conf", f"""
 daemon off;
@@ -328,7 +328,7 @@ def haproxy_linger0(c):
     client, now in CLOSE_WAIT, delays that ACK: pingpong mode, tcp_fin()):
     linger0 in FIN_WAIT1.  The client is curl between two requests of a
     --rate'd transfer, its connection parked in its pool."""
-    d = Daemon(c, "haproxy", [])
+    d = Daemon(c, "haproxy")
     bind = c.addr("B") if c.family == "ipv4" else f"[{c.addr('B')}]"
     cfg = d.write("haproxy.cfg", f"""
 global
@@ -365,7 +365,7 @@ frontend fe
 # ------------------------------------------------------------------ redis
 
 def redis(c, *conf):
-    d = Daemon(c, "redis", [])
+    d = Daemon(c, "redis")
     cfg = d.write("redis.conf", "\n".join([
         f"bind {c.addr('B')}", f"port {c.port}", "daemonize no", 'save ""', "appendonly no",
         f"dir {d.dir}", 'logfile ""', *conf]) + "\n")
@@ -512,7 +512,7 @@ PSQL = os.path.join(PG_BIN, "psql")     # not /usr/bin/psql, a perl wrapper
 def postgres(c):
     """A fresh cluster (initdb, trust for the test's addresses), the
     postmaster in B as user postgres; its unix socket serves the admin's psql."""
-    d = Daemon(c, "postgres", [], stop=signal.SIGQUIT, user="postgres")   # SIGQUIT: immediate shutdown
+    d = Daemon(c, "postgres", stop=signal.SIGQUIT, user="postgres")   # SIGQUIT: immediate shutdown
     data = d.path("data")
     init = subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
                            os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "postgres",
