@@ -431,20 +431,41 @@ def redis_timeout(c):
     pairs, kinds, counters = [], {}, {"TCPAbortOnData": 0, "TW": 0}
     segment = len("*1\r\n$4\r\nPING\r\n")
     for cport, p, cli in clients:
-        before = c.pair.counters("B")
+        before = {s: c.pair.counters(s) for s in "AB"}
         p.stdin.write("PING\n")
         p.stdin.flush()
         wait_sockets(c, "A", "all", 0, ports=(cport,))     # the RST has reached redis-cli
-        orphan = counter_delta(before, c.pair.counters("B")).get("TCPAbortOnData", 0)
+        orphan = counter_delta(before["B"], c.pair.counters("B")).get("TCPAbortOnData", 0)
         reason = ("TCP_ABORT_ON_DATA", "TCP_TIMEWAIT_SOCKET")[orphan == 0]
         counters["TCPAbortOnData" if orphan else "TW"] += 1
         kinds[reason] = kinds.get(reason, 0) + 1
-        pairs.append(pair_of(c, "data_after_close", "FIN_WAIT2", srv, "CLOSE_WAIT", cli, cport,
+        # redis-cli reads EOF and closes: before the RST arrives if softirq
+        # lags (seen under qemu), then it is in LAST_ACK
+        pairs.append(pair_of(c, "data_after_close", "FIN_WAIT2", srv,
+                             client_state(c, before["A"], "CLOSE_WAIT"), cli, cport,
                              reason=rst_reason(reason), evidence={"segment_bytes": segment}))
         p.stdin.close()        # redis-cli exits, closing first any connection it reopened
         p.wait(timeout=10)
     c.report.append(f"redis timeout, {len(clients)} connections: {kinds}")
     finish_pairs(c, pairs, {"B": counters})
+
+
+def settle_fin_wait(c, ends):
+    """A data_after_close from an orphan is in FIN_WAIT2 if the client's ACK
+    of the server's FIN came before its data, in FIN_WAIT1 if the data came
+    first (the client wrote before it processed the FIN: seen on 6.1 under
+    qemu).  No counter tells the two apart, so each expected end takes the
+    state of rstwatch's verdict for it when that is one of the two; any
+    other state, class, owner or pairing is still compared exactly."""
+    if c.tracer is None:
+        return
+    c.tracer.wait_for(c.relevant, len(ends), timeout=3)
+    for e in ends:
+        states = [o["state"] for _, o in list(c.tracer.lines)
+                  if o is not None and c.relevant(o) and c.side_of(o) == e.side and
+                  o.get("class") == e.cls and o.get("rport") == e.addrs["rport"]]
+        if len(states) == 1 and states[0] in ("FIN_WAIT1", "FIN_WAIT2"):
+            e.state = states[0]
 
 
 @with_events
@@ -482,6 +503,7 @@ def redis_protected(c):
                                  reason=rst_reason(reason)))
         kind = f"{cls} (redis-cli {pairs[-1][1].state})"
         kinds[kind] = kinds.get(kind, 0) + 1
+    settle_fin_wait(c, [srv_end for srv_end, _ in pairs if srv_end.cls == "data_after_close"])
     c.report.append(f"redis protected mode, {RACE_CONNECTIONS} connections: {kinds}")
     finish_pairs(c, pairs, {"B": counters})
 
