@@ -74,6 +74,66 @@ static __always_inline void rw_local_ports(const struct sock *sk, __u16 *lo, __u
 }
 
 /*
+ * The netns's time-wait death row: inet_twsk_alloc() refuses a new time-wait
+ * socket once its count reaches sysctl_max_tw_buckets (tcp_time_wait() then
+ * bumps TCPTimeWaitOverflow and closes without one).  Its layout moved:
+ *  - up to 5.16 netns_ipv4 embeds struct inet_timewait_death_row, whose
+ *    count is atomic_t tw_count;
+ *  - 5.17 to 6.0 hold a pointer to it (commit fbb8295248e1, "tcp: allocate
+ *    tcp_death_row outside of struct netns_ipv4"), and the count is
+ *    refcount_t tw_refcount, which starts at 1: inet_twsk_alloc() compares
+ *    refcount - 1;
+ *  - 6.1 embeds it again (commit e9bd0cca09d1, "tcp: Don't allocate
+ *    tcp_death_row outside of struct netns_ipv4."), tw_refcount kept.
+ * An exists check on a flavour whose field type differs answers 0 (see
+ * rw_local_ports()), so each layout is asked for by its own flavour.
+ */
+struct inet_timewait_death_row___atomic {
+	atomic_t tw_count;
+	int sysctl_max_tw_buckets;
+} __attribute__((preserve_access_index));
+
+struct netns_ipv4___dr_ptr {
+	struct inet_timewait_death_row *tcp_death_row;
+} __attribute__((preserve_access_index));
+
+struct net___dr_ptr {
+	struct netns_ipv4___dr_ptr ipv4;
+} __attribute__((preserve_access_index));
+
+/*
+ * Whether the death row of net is full, give or take a 1/64 margin: the
+ * count is read microseconds after inet_twsk_alloc() compared it, and time-wait
+ * sockets of other CPUs may have expired meanwhile.  1 full, 0 not, -1 this
+ * kernel's layout is unknown.  Supporting evidence only: a time-wait socket
+ * that took the last slot reads the same, so the caller asks only where no
+ * time-wait socket was made.
+ */
+static __always_inline int rw_tw_row_full(const struct net *net)
+{
+	const struct inet_timewait_death_row *dr;
+	int count, max;
+
+	if (bpf_core_field_exists(struct netns_ipv4___dr_ptr, tcp_death_row))
+		dr = BPF_CORE_READ((const struct net___dr_ptr *)net, ipv4.tcp_death_row);
+	else
+		dr = &net->ipv4.tcp_death_row;
+	if (bpf_core_field_exists(struct inet_timewait_death_row, tw_refcount)) {
+		count = BPF_CORE_READ(dr, tw_refcount.refs.counter) - 1;
+		max = BPF_CORE_READ(dr, sysctl_max_tw_buckets);
+	} else if (bpf_core_field_exists(struct inet_timewait_death_row___atomic, tw_count)) {
+		const struct inet_timewait_death_row___atomic *old = (const void *)dr;
+
+		count = BPF_CORE_READ(old, tw_count.counter);
+		max = BPF_CORE_READ(old, sysctl_max_tw_buckets);
+	} else {
+		return -1;
+	}
+	/* unsigned: BPF has no signed division before cpu v4 */
+	return count + (int)((__u32)max / 64) >= max;
+}
+
+/*
  * Whether the program runs in softirq (packet input, timers) or on behalf of
  * a task (a syscall such as ss -K's SOCK_DESTROY, or a kernel worker such as
  * the netns cleanup that purges time-wait sockets).  The preempt count would

@@ -59,6 +59,10 @@ enum rw_rec_type {
 #define RW_XF_CONTEXT	(1u << 4)	/* RW_XF_SOFTIRQ is known (else: cannot tell) */
 #define RW_XF_TW_KNOWN	(1u << 5)	/* SET_STATE into CLOSE: time-wait timers are traced */
 #define RW_XF_TW_ARMED	(1u << 6)	/* ... and one was armed for this 4-tuple just before */
+#define RW_XF_ROW_KNOWN	(1u << 7)	/* SET_STATE into CLOSE from FIN_WAIT2/CLOSING: the
+					   netns's time-wait death row was read */
+#define RW_XF_ROW_FULL	(1u << 8)	/* ... and it was (nearly) full: inet_twsk_alloc()
+					   refuses past tcp_max_tw_buckets */
 
 #define RW_REASON_NONE 0xffff	/* the kernel gave no reason (pre-6.10 tcp_send_reset) */
 
@@ -71,7 +75,9 @@ struct rw_record {
 	__u8 sk_flags;		/* RW_SKF_* */
 
 	__u64 ts_boot_ns;	/* bpf_ktime_get_boot_ns() */
-	__u64 skaddr;		/* kernel socket address: identity while it lives */
+	__u64 skaddr;		/* kernel socket address: reused once the socket is freed */
+	__u64 cookie;		/* the socket's identity, never reused (0: no socket, or a
+				   time-wait socket whose full socket never had one) */
 
 	__u32 laddr[4];		/* this host's side, network byte order */
 	__u32 raddr[4];
@@ -93,7 +99,9 @@ struct rw_record {
 	__u8 retransmits;	/* icsk_retransmits: consecutive RTO expiries */
 	__u8 probes_out;	/* icsk_probes_out: keepalive / zero-window probes */
 	__u8 tw_substate;	/* time-wait socket: TCP_FIN_WAIT2 or TCP_TIME_WAIT */
-	__u8 xflags;		/* RW_XF_* */
+	__u8 pad;
+	__u16 xflags;		/* RW_XF_* */
+	__u16 pad2;
 	__s32 sk_err;
 	__s32 sk_err_soft;
 	__s32 linger2;
@@ -115,7 +123,7 @@ struct rw_record {
 	char cur_comm[RW_COMM_LEN];
 };
 
-_Static_assert(sizeof(struct rw_record) == 192, "rw_record layout changed: update user/decode.c");
+_Static_assert(sizeof(struct rw_record) == 208, "rw_record layout changed: update user/decode.c");
 
 /* Indexes of the per-CPU counters map. */
 enum rw_counter {

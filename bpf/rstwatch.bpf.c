@@ -56,6 +56,7 @@ const volatile __u32 filter_netns = 0;	/* netns inode */
 const volatile __u8 filter_tree = 0;	/* only owners in the proc_tree map (-- CMD) */
 const volatile __u64 wakeup_bytes = 1 << 20;	/* force a wakeup past this fill level */
 const volatile __u8 tw_tracking = 0;	/* the time-wait timer programs are loaded */
+const volatile __u8 have_cookie = 0;	/* tracing programs may call bpf_get_socket_cookie() */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -68,6 +69,28 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/*
+ * Before 5.12 tracing programs cannot ask for a socket's cookie (the helper
+ * came with commit c5dbb89fc2ac, "bpf: Expose bpf_get_socket_cookie to
+ * tracing programs").  There the identity is the socket's address with a
+ * generation, renewed each time a socket's life starts at that address
+ * (sk_birth()): a socket is never freed before its last event, so no event of
+ * the old socket follows the new one's birth.  Unused (one entry) elsewhere.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);	/* set by the loader */
+	__type(key, __u64);
+	__type(value, __u64);
+} sk_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_seq SEC(".maps");
 
 struct rw_tuple {
 	__u32 netns;
@@ -166,6 +189,40 @@ static __always_inline void count(__u32 idx)
 
 	if (v)
 		*v += 1;	/* per-CPU slot: no atomics needed */
+}
+
+/* A generation nobody else has: the CPU in the top bits, its own count below
+ * (never 2^63 or more, so never a kernel address, nor a cookie in practice). */
+static __always_inline __u64 sk_birth(const struct sock *sk)
+{
+	__u64 key = (__u64)sk, id, *seq;
+	__u32 zero = 0;
+
+	seq = bpf_map_lookup_elem(&gen_seq, &zero);
+	if (!seq)
+		return 0;
+	id = ((__u64)(bpf_get_smp_processor_id() + 1) << 48) | ++*seq;
+	if (bpf_map_update_elem(&sk_gen, &key, &id, BPF_ANY))
+		count(RW_CNT_OWNER_FAIL);
+	return id;
+}
+
+/*
+ * The identity userspace knows a socket by: its cookie (sock_gen_cookie(), a
+ * 64-bit count the kernel assigns on first ask and never reuses; a time-wait
+ * socket inherits its full socket's, inet_twsk_alloc()), or, before 5.12,
+ * address and generation.  sk is a BTF pointer (a tracepoint argument).
+ */
+static __always_inline __u64 sk_identity(const struct sock *sk)
+{
+	__u64 key = (__u64)sk, *id;
+
+	if (!sk)
+		return 0;
+	if (have_cookie)
+		return bpf_get_socket_cookie((void *)sk);
+	id = bpf_map_lookup_elem(&sk_gen, &key);
+	return id ? *id : sk_birth(sk);
 }
 
 static __always_inline void tuple_from_sk(struct rw_tuple *t, const struct sock *sk, int state)
@@ -375,10 +432,26 @@ static __always_inline struct rw_owner *owner_of(const struct sock *sk, const st
 	return bpf_map_lookup_elem(&owners, &key);
 }
 
-/* Record fields only some call sites fill. */
-struct rw_extra {
-	__u8 xflags;		/* RW_XF_* */
+/*
+ * What one record is about, filled by name at each call site; fields left out
+ * are zero.  sk is the tracepoint's socket (NULL for a segment that found
+ * none); emit() asks for its identity, unless the caller gives it in id (a
+ * time-wait socket found from its timer is no BTF pointer: no helper takes
+ * it, so the caller reads its cookie).
+ */
+struct rw_emit {
+	const struct sock *sk;
+	const struct rw_tuple *t;
+	__u64 id;
+	__u8 id_given;
+	__u16 type;		/* enum rw_rec_type */
+	__u16 reason;		/* raw enum sk_rst_reason, RW_REASON_NONE */
+	__u8 state, oldstate, newstate;
+	__u8 has_seg;		/* seg_flags/seg_len describe the segment answered */
+	__u8 seg_flags;
 	__u8 tw_substate;
+	__u16 xflags;		/* RW_XF_* */
+	__u32 seg_len;
 	__u16 port_lo, port_hi;
 };
 
@@ -448,7 +521,7 @@ static __always_inline void snapshot(struct rw_record *r, const struct sock *sk)
 
 /* Reserve a record and fill what every record carries; NULL when the ring
  * buffer is full (counted as lost). */
-static __always_inline struct rw_record *record_start(__u16 type, const struct sock *sk,
+static __always_inline struct rw_record *record_start(__u16 type, const struct sock *sk, __u64 id,
 						      const struct rw_tuple *t, __u8 state)
 {
 	struct rw_record *r;
@@ -465,6 +538,7 @@ static __always_inline struct rw_record *record_start(__u16 type, const struct s
 	r->state = state;
 	r->ts_boot_ns = bpf_ktime_get_boot_ns();
 	r->skaddr = (__u64)sk;
+	r->cookie = id;
 	__builtin_memcpy(r->laddr, t->laddr, sizeof(r->laddr));
 	__builtin_memcpy(r->raddr, t->raddr, sizeof(r->raddr));
 	r->lport = t->lport;
@@ -485,41 +559,38 @@ static __always_inline void record_submit(struct rw_record *r)
 }
 
 /*
- * Fill and submit a record.  sk may be NULL (reset for a segment with no
+ * Fill and submit a record.  e->sk may be NULL (reset for a segment with no
  * socket) or a time-wait/request socket (only sock_common is valid then).
  */
-static __always_inline int emit(__u16 type, const struct sock *sk, const struct rw_tuple *t,
-				__u8 state, __u8 oldstate, __u8 newstate, __u16 reason,
-				int has_seg, __u8 seg_flags, __u32 seg_len, const struct rw_extra *x)
+static __always_inline int emit(const struct rw_emit *e)
 {
-	struct rw_owner *own = NULL;
+	const struct sock *sk = e->sk;
+	struct rw_owner *own;
 	struct rw_record *r;
 
-	own = owner_of(sk, t, state);
-	if (!wanted(sk, t, own, state))
+	own = owner_of(sk, e->t, e->state);
+	if (!wanted(sk, e->t, own, e->state))
 		return 0;
 
-	r = record_start(type, sk, t, state);
+	r = record_start(e->type, sk, e->id_given ? e->id : sk_identity(sk), e->t, e->state);
 	if (!r)
 		return 0;
-	r->oldstate = oldstate;
-	r->newstate = newstate;
-	r->reason = reason;
-	if (x) {
-		r->xflags = x->xflags;
-		r->tw_substate = x->tw_substate;
-		r->port_lo = x->port_lo;
-		r->port_hi = x->port_hi;
-	}
-	if (has_seg) {
+	r->oldstate = e->oldstate;
+	r->newstate = e->newstate;
+	r->reason = e->reason;
+	r->xflags = e->xflags;
+	r->tw_substate = e->tw_substate;
+	r->port_lo = e->port_lo;
+	r->port_hi = e->port_hi;
+	if (e->has_seg) {
 		r->sk_flags |= RW_SKF_HAS_SKB;
-		r->seg_flags = seg_flags;
-		r->seg_len = seg_len;
+		r->seg_flags = e->seg_flags;
+		r->seg_len = e->seg_len;
 	}
 	if (sk) {
-		if (rw_sk_fullsock(state)) {
+		if (rw_sk_fullsock(e->state)) {
 			snapshot(r, sk);
-		} else if (state == TCP_TIME_WAIT && !(r->xflags & RW_XF_SUBSTATE)) {
+		} else if (e->state == TCP_TIME_WAIT && !(r->xflags & RW_XF_SUBSTATE)) {
 			r->xflags |= RW_XF_SUBSTATE;
 			r->tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)sk,
 						       tw_substate);
@@ -547,10 +618,17 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	struct rw_tuple t = {};
+	struct rw_emit e = {};
 	__u64 key = (__u64)sk;
 
 	if (!is_tcp(sk))
 		return 0;
+	/* a socket's life starts at this address: connect(), listen(), or a
+	 * child cloned from its listener (inet_csk_clone_lock()) */
+	if (!have_cookie && (newstate == TCP_SYN_RECV ||
+			     (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT ||
+							newstate == TCP_LISTEN))))
+		sk_birth(sk);
 
 	/* connect(): tcp_v[46]_connect() in the caller, before the port is chosen */
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
@@ -580,9 +658,15 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		}
 		if (tw_tracking) {
 			tuple_from_sk(&t, sk, newstate);
-			if (!bpf_map_delete_elem(&tw_cancelled, &t))
-				return emit(RW_REC_TW_SYN_REUSE, sk, &t, newstate, oldstate, newstate,
-					    RW_REASON_NONE, 0, 0, 0, NULL);
+			if (!bpf_map_delete_elem(&tw_cancelled, &t)) {
+				struct rw_emit e = {
+					.type = RW_REC_TW_SYN_REUSE, .sk = sk, .t = &t,
+					.state = newstate, .oldstate = oldstate, .newstate = newstate,
+					.reason = RW_REASON_NONE,
+				};
+
+				return emit(&e);
+			}
 		}
 		return 0;
 	}
@@ -594,51 +678,58 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	if (newstate != TCP_CLOSE && newstate != TCP_CLOSE_WAIT && oldstate != TCP_CLOSE_WAIT)
 		return 0;
 	tuple_from_sk(&t, sk, newstate);
+	e.sk = sk;
+	e.t = &t;
+	e.type = RW_REC_SET_STATE;
+	e.state = sk->__sk_common.skc_state;
+	e.oldstate = oldstate;
+	e.newstate = newstate;
+	e.reason = RW_REASON_NONE;
 	/* tcp_time_wait() -> tcp_done(): the connection lives on as a time-wait
 	 * socket with the same tuple; carry the owner over to it.  Its timer was
 	 * armed just before (tw_armed); without it the socket got no time-wait
-	 * socket (tcp_max_tw_buckets, or a path that resets instead). */
+	 * socket: inet_twsk_alloc() found the death row full (positive evidence
+	 * of an overflow, read here), or a path that resets instead. */
 	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		struct rw_owner *o = bpf_map_lookup_elem(&owners, &key);
-		struct rw_extra x = { .xflags = RW_XF_PORTS };
+		int full;
 
 		if (o)
 			owner_put(&tw_owners, &t, o, BPF_ANY);
+		e.xflags = RW_XF_PORTS;
 		if (tw_tracking) {
-			x.xflags |= RW_XF_TW_KNOWN;
+			e.xflags |= RW_XF_TW_KNOWN;
 			if (!bpf_map_delete_elem(&tw_armed, &t))
-				x.xflags |= RW_XF_TW_ARMED;
+				e.xflags |= RW_XF_TW_ARMED;
 		}
-		rw_local_ports(sk, &x.port_lo, &x.port_hi);
-		return emit(RW_REC_SET_STATE, sk, &t, sk->__sk_common.skc_state,
-			    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, &x);
+		full = rw_tw_row_full(sk->__sk_common.skc_net.net);
+		if (full >= 0)
+			e.xflags |= RW_XF_ROW_KNOWN | (full ? RW_XF_ROW_FULL : 0);
+		rw_local_ports(sk, &e.port_lo, &e.port_hi);
 	}
-	return emit(RW_REC_SET_STATE, sk, &t, sk->__sk_common.skc_state,
-		    oldstate, newstate, RW_REASON_NONE, 0, 0, 0, NULL);
+	return emit(&e);
 }
 
 static __always_inline int on_reset(const struct sock *sk, const struct sk_buff *skb, __u16 reason)
 {
 	struct rw_tuple t = {};
-	__u8 seg_flags = 0;
-	__u32 seg_len = 0;
-	int has_seg = 0;
-	__u8 state = TCP_CLOSE;
+	struct rw_emit e = {
+		.type = RW_REC_SEND_RESET, .sk = sk, .t = &t, .state = TCP_CLOSE, .reason = reason,
+	};
 
 	if (skb) {
-		has_seg = tuple_from_skb(&t, skb, &seg_flags, &seg_len) == 0;
-		if (!has_seg && !sk)
+		e.has_seg = tuple_from_skb(&t, skb, &e.seg_flags, &e.seg_len) == 0;
+		if (!e.has_seg && !sk)
 			return 0;
 	}
 	if (sk) {
-		state = sk->__sk_common.skc_state;
+		e.state = sk->__sk_common.skc_state;
 		/* a listener answering for a connection (accept queue overflow):
 		 * the connection's tuple is the segment's */
-		if (state != TCP_LISTEN || !has_seg)
-			tuple_from_sk(&t, sk, state);
+		if (e.state != TCP_LISTEN || !e.has_seg)
+			tuple_from_sk(&t, sk, e.state);
 	}
-	return emit(RW_REC_SEND_RESET, sk, &t, state, 0, 0, reason, has_seg, seg_flags, seg_len,
-		    NULL);
+	return emit(&e);
 }
 
 /* 6.10+: tcp_send_reset(sk, skb, reason); sk may be NULL or a time-wait sock */
@@ -658,13 +749,13 @@ int BPF_PROG(on_send_reset_noreason, const struct sock *sk, const struct sk_buff
 static __always_inline int emit_sk(__u16 type, const struct sock *sk)
 {
 	struct rw_tuple t = {};
-	int state;
+	struct rw_emit e = { .type = type, .sk = sk, .t = &t, .reason = RW_REASON_NONE };
 
 	if (!is_tcp(sk))
 		return 0;
-	state = sk->__sk_common.skc_state;
-	tuple_from_sk(&t, sk, state);
-	return emit(type, sk, &t, state, 0, 0, RW_REASON_NONE, 0, 0, 0, NULL);
+	e.state = sk->__sk_common.skc_state;
+	tuple_from_sk(&t, sk, e.state);
+	return emit(&e);
 }
 
 /* The same with the socket's address and tuple only (no owner lookup, no
@@ -680,7 +771,7 @@ static __always_inline void emit_sk_bare(__u16 type, const struct sock *sk)
 		return;
 	state = sk->__sk_common.skc_state;
 	tuple_from_sk(&t, sk, state);
-	r = record_start(type, sk, &t, state);
+	r = record_start(type, sk, sk_identity(sk), &t, state);
 	if (r)
 		record_submit(r);
 }
@@ -767,7 +858,7 @@ extern const void tw_timer_handler __ksym __weak;
  */
 struct tw_cancel_ctx {
 	__u64 timer;
-	__u8 xflags;
+	__u16 xflags;
 };
 
 struct {
@@ -782,7 +873,7 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 {
 	const struct sock *tw;
 	struct rw_tuple t;
-	struct rw_extra x = {};
+	struct rw_emit x = {};
 
 	if (!&tw_timer_handler || (const void *)timer->function != &tw_timer_handler)
 		return 0;
@@ -792,6 +883,10 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 	    BPF_CORE_READ(tw, __sk_common.skc_family) != AF_INET6)
 		return 0;
 	tuple_from_tw(&t, tw);
+	/* no helper takes a pointer found by arithmetic: read the cookie
+	 * inet_twsk_alloc() copied from the full socket (0 if it had none) */
+	x.id = BPF_CORE_READ(tw, __sk_common.skc_cookie.counter);
+	x.id_given = 1;
 	x.xflags = RW_XF_SUBSTATE;
 	x.tw_substate = BPF_CORE_READ((const struct inet_timewait_sock *)tw, tw_substate);
 	if (type == RW_REC_TW_ARM) {
@@ -817,7 +912,12 @@ static __always_inline int on_tw_timer(struct timer_list *timer, __u16 type)
 			bpf_map_update_elem(&tw_cancelled, &t, &one, BPF_ANY);
 		rw_local_ports(tw, &x.port_lo, &x.port_hi);
 	}
-	emit(type, tw, &t, TCP_TIME_WAIT, 0, 0, RW_REASON_NONE, 0, 0, 0, &x);
+	x.type = type;
+	x.sk = tw;
+	x.t = &t;
+	x.state = TCP_TIME_WAIT;
+	x.reason = RW_REASON_NONE;
+	emit(&x);
 	if (type == RW_REC_TW_EXPIRE) {
 		bpf_map_delete_elem(&tw_owners, &t);
 		bpf_map_delete_elem(&tw_cancelled, &t);	/* expire_timers() cancels first */
@@ -1020,17 +1120,18 @@ int BPF_PROG(on_kfree_skb_nosock, struct sk_buff *skb, void *location,
 	     enum skb_drop_reason reason)
 {
 	struct rw_tuple t = {};
-	__u8 seg_flags = 0;
-	__u32 seg_len = 0;
+	struct rw_emit e = {
+		.type = RW_REC_SEND_RESET, .t = &t, .state = TCP_CLOSE, .reason = RW_REASON_NONE,
+		.has_seg = 1,
+	};
 
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
 		return 0;
 	if (skb_l4_proto(skb) != IPPROTO_TCP)
 		return 0;
-	if (tuple_from_skb(&t, skb, &seg_flags, &seg_len) || (seg_flags & RW_TCP_RST))
+	if (tuple_from_skb(&t, skb, &e.seg_flags, &e.seg_len) || (e.seg_flags & RW_TCP_RST))
 		return 0;
-	return emit(RW_REC_SEND_RESET, NULL, &t, TCP_CLOSE, 0, 0, RW_REASON_NONE, 1, seg_flags,
-		    seg_len, NULL);
+	return emit(&e);
 }
 
 /*

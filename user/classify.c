@@ -104,6 +104,7 @@ struct pending {
 	struct rw_verdict v;
 	struct rw_verdict v2;	/* a second verdict settled with it (peer_reset in TIME_WAIT) */
 	bool has_v2;
+	bool silent;		/* keeps ev (the owner) for a follow-up; says nothing itself */
 };
 
 struct cw_watch {
@@ -252,29 +253,50 @@ static struct rw_conn *pend_owner(struct rw_classifier *c, const struct pending 
 	return rw_conntab_peek(p->table == PT_TW ? c->tw : c->tab, p->key);
 }
 
+/* A connection whose destroy was seen and that waits for nothing more. */
+static void forget_if_done(struct rw_classifier *c, struct rw_conn *conn)
+{
+	if (conn->destroyed && conn->pending == RW_NO_PENDING)
+		rw_conntab_del(c->tab, conn);
+}
+
 static void pend_release(struct rw_classifier *c, struct pending *p)
 {
 	struct rw_conn *conn = pend_owner(c, p);
 
 	p->live = false;
-	if (conn && conn->pending == (uint32_t)(p - c->pend))
+	if (conn && conn->pending == (uint32_t)(p - c->pend)) {
 		conn->pending = RW_NO_PENDING;
+		if (p->table == PT_CONN)
+			forget_if_done(c, conn);
+	}
 }
 
 static void settle(struct rw_classifier *c, struct pending *p)
 {
 	if (!p->live)
 		return;
+	/* out() reads the connection's entry: emit before releasing it */
+	if (!p->silent) {
+		out(c, &p->v);
+		if (p->has_v2)
+			out(c, &p->v2);
+	}
 	pend_release(c, p);
-	out(c, &p->v);
-	if (p->has_v2)
-		out(c, &p->v2);
 }
 
 static void settle_conn(struct rw_classifier *c, struct rw_conn *conn)
 {
 	if (conn->pending != RW_NO_PENDING)
 		settle(c, &c->pend[conn->pending]);
+}
+
+/* Settle what conn waits for and delete its entry. */
+static void drop_conn(struct rw_classifier *c, struct rw_conn *conn)
+{
+	conn->destroyed = false;	/* deleted here, not by settling */
+	settle_conn(c, conn);
+	rw_conntab_del(c->tab, conn);
 }
 
 static void cancel_pending(struct rw_classifier *c, struct rw_conn *conn)
@@ -304,6 +326,7 @@ static struct pending *defer(struct rw_classifier *c, struct rw_conn *conn, enum
 	p->v = *v;
 	p->v.ev = &p->ev;
 	p->has_v2 = false;
+	p->silent = false;
 	if (conn)
 		conn->pending = (uint32_t)(c->pend_tail % PENDING_CAP);
 	c->pend_tail++;
@@ -360,7 +383,6 @@ static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_tab
 		const struct rw_verdict *second = role == LINK_SENDER ? &theirs : &mine;
 
 		*slot = UINT32_MAX;
-		pend_release(c, o);
 		mine.conn_id = theirs.conn_id = c->next_conn_id++;
 		mine.link = &theirs;
 		theirs.link = &mine;
@@ -369,6 +391,7 @@ static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_tab
 		out(c, second);
 		if (o->has_v2)
 			out(c, &o->v2);
+		pend_release(c, o);
 		return;
 	}
 	p = defer(c, conn, table, v, ev);
@@ -550,10 +573,12 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 
 	*fresh = false;
 	if (conn && conn->closed_from != RW_ST_UNKNOWN && live != RW_ST_CLOSE) {
+		conn->destroyed = false;	/* the entry is reused, not forgotten */
 		settle_conn(c, conn);	/* the old connection's verdict stands */
 		conn->closed_from = RW_ST_UNKNOWN;
 		conn->peer_reset = conn->keepalive_rst = conn->decided = false;
 		conn->close_wait = conn->reported = false;
+		conn->await_rst = conn->destroyed = false;
 		conn->err = conn->err_soft = 0;
 		*fresh = true;
 	}
@@ -561,10 +586,7 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 		return conn;
 	conn = rw_conntab_add(c->tab, ev->sk);
 	if (!conn) {
-		struct rw_conn *old = rw_conntab_oldest(c->tab);
-
-		settle_conn(c, old);
-		rw_conntab_del(c->tab, old);
+		drop_conn(c, rw_conntab_oldest(c->tab));
 		c->st.evictions++;
 		conn = rw_conntab_add(c->tab, ev->sk);
 	}
@@ -674,26 +696,35 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 	return true;
 }
 
-/* FIN_WAIT2/CLOSING -> CLOSE without error: into TIME_WAIT, or, with no
+/*
+ * FIN_WAIT2/CLOSING -> CLOSE without error: into TIME_WAIT, or, with no
  * time-wait socket in its place, past it.  Waits for an RST that would make
- * it something else (tcp_disconnect(), the linger2 abort). */
+ * it something else (tcp_disconnect(), the linger2 abort, data that reached
+ * an orphan: see kernel-events.md).  With no time-wait socket armed, the
+ * overflow is decided only from positive evidence, the death row found full
+ * (a trace of format 1 could not say: there the missing socket decides); an
+ * RST may still follow, after the socket's destroy, so the entry stays.
+ */
 static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const struct rw_event *ev)
 {
 	bool fin = ev->flags & RW_EVF_FIN_RCVD;
-	bool overflow = ev->flags & RW_EVF_NO_TW;
+	bool no_tw = ev->flags & RW_EVF_NO_TW;
+	bool full = !(ev->flags & RW_EVF_ROW_KNOWN) || (ev->flags & RW_EVF_ROW_FULL);
 	struct rw_verdict v;
+	struct pending *p;
 
-	verdict_init(&v, ev, overflow ? RW_CL_TIME_WAIT_OVERFLOW : RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
+	verdict_init(&v, ev, no_tw ? RW_CL_TIME_WAIT_OVERFLOW : RW_CL_TIME_WAIT, RW_OR_LIFECYCLE,
 		     fin ? RW_ST_TIME_WAIT : RW_ST_FIN_WAIT2);
 	v.tw_substate = v.state;
 	v.closed_first_local = ev->oldstate == RW_ST_FIN_WAIT2;
 	v.ev_mask |= RW_VE_TIMEWAIT;
-	defer(c, conn, PT_CONN, &v, ev);
-	if (!overflow) {
-		struct rw_conn *tw = tw_get(c, ev, true);
-
-		pressure_check(c, tw, ev);
+	p = defer(c, conn, PT_CONN, &v, ev);
+	conn->await_rst = no_tw;
+	if (no_tw) {
+		p->silent = !full;	/* no time-wait socket, no overflow: what follows says */
+		return;
 	}
+	pressure_check(c, tw_get(c, ev, true), ev);
 }
 
 static void on_close(struct rw_classifier *c, const struct rw_event *ev)
@@ -827,8 +858,18 @@ static void reset_reply(struct rw_classifier *c, const struct rw_event *ev)
 }
 
 /*
- * An RST from a full socket's own path (6.10+ reasons first; older kernels
- * give none and the snapshot decides).  prev: the state before CLOSE.
+ * Whether an active reset came with no reason that says why: before 6.10 the
+ * tracepoint has none; 6.10 and 6.11 pass NOT_SPECIFIED from every active
+ * path (tcp_send_active_reset() got its specific reasons in 6.12).
+ */
+static bool no_reason(const struct rw_event *ev)
+{
+	return ev->reason == RW_RSN_NONE || ev->reason == RW_RSN_NOT_SPECIFIED;
+}
+
+/*
+ * An RST from a full socket's own path (reasons first; where there is none,
+ * the snapshot decides).  prev: the state before CLOSE.
  */
 static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_event *ev,
 				 enum rw_state prev, bool closing)
@@ -847,11 +888,11 @@ static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_eve
 	}
 	if (ev->state == RW_ST_SYN_SENT)
 		return RW_CL_BAD_ACK;
-	if (ev->reason == RW_RSN_NONE && closing && unread_bytes(ev) > 0)
+	if (no_reason(ev) && closing && unread_bytes(ev) > 0)
 		return RW_CL_UNREAD_DATA;
-	if (ev->reason == RW_RSN_NONE && closing && conn->peer_reset)
+	if (no_reason(ev) && closing && conn->peer_reset)
 		return RW_CL_DATA_AFTER_CLOSE;	/* tcp_reset() ran first: see on_recv_reset() */
-	if (ev->reason == RW_RSN_NONE && closing && prev == RW_ST_FIN_WAIT2 && ev->linger2 < 0)
+	if (no_reason(ev) && closing && prev == RW_ST_FIN_WAIT2 && ev->linger2 < 0)
 		return RW_CL_LINGER2;
 	/* tcp_close() after sock_orphan(): tcp_check_oom() found too many
 	 * orphans (or memory pressure), so CLOSE, then the RST.  No other
@@ -859,7 +900,7 @@ static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_eve
 	 * to answer: linger 0 and unread data reset before sock_orphan(), the
 	 * linger2 abort is recognised above, and a reset for data after close
 	 * answers that segment (seen on 6.1: make test-vm, memory). */
-	if (ev->reason == RW_RSN_NONE && closing && (ev->flags & RW_EVF_ORPHAN) &&
+	if (no_reason(ev) && closing && (ev->flags & RW_EVF_ORPHAN) &&
 	    !(ev->flags & RW_EVF_SEG) && !(ev->flags & RW_EVF_LINGER))
 		return RW_CL_MEMORY;
 	/* tcp_disconnect(): close() with linger 0 set SHUTDOWN_MASK first;
@@ -915,7 +956,7 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	closing = ev->state == RW_ST_CLOSE;
 
 	if (ev->reason == RW_RSN_TCP_KEEPALIVE_TIMEOUT ||
-	    (ev->reason == RW_RSN_NONE && !closing && ev->probes_out > 0 &&
+	    (no_reason(ev) && !closing && ev->probes_out > 0 &&
 	     (ev->flags & RW_EVF_KEEPALIVE) && ev->sk_err == 0)) {
 		conn->keepalive_rst = true;	/* the timeout verdict follows with CLOSE */
 		conn->rst_reason = ev->reason;
@@ -940,7 +981,9 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	if (fresh && closing)
 		v.ev_mask |= RW_VE_NO_STATE;
 	conn->decided = true;
+	conn->await_rst = false;
 	deliver(c, conn, PT_CONN, &v, ev, LINK_SENDER);
+	forget_if_done(c, conn);	/* the RST after destroy: nothing follows it */
 }
 
 static void on_recv_reset(struct rw_classifier *c, const struct rw_event *ev)
@@ -1072,13 +1115,16 @@ static void on_destroy(struct rw_classifier *c, const struct rw_event *ev)
 	if (!conn)
 		return;
 	if (conn->pending != RW_NO_PENDING) {
-		if (conn->peer_reset && !conn->decided)
+		/* an RST of its own may still come: keep the entry (its owner, the
+		 * state it closed from) until it does or the wait ends */
+		if ((conn->peer_reset && !conn->decided) || conn->await_rst) {
+			conn->destroyed = true;
 			return;
+		}
 		if (c->pend[conn->pending].role != LINK_NONE)
 			conn->pending = RW_NO_PENDING;	/* it waits on, without its entry */
 	}
-	settle_conn(c, conn);
-	rw_conntab_del(c->tab, conn);
+	drop_conn(c, conn);
 }
 
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev)

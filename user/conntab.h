@@ -34,6 +34,10 @@ struct rw_conn {
 	bool close_wait;	/* in CLOSE_WAIT since `since` */
 	bool reported;		/* close_wait: reported stuck; endpoint: pressure reported */
 	bool history_lost;	/* first met mid-life after an eviction: maybe evicted before */
+	bool await_rst;		/* closed with no time-wait socket: an RST of its own may follow,
+				   after its destroy (tcp_v4_do_rcv() sends it once
+				   tcp_rcv_state_process() has called tcp_done()) */
+	bool destroyed;		/* its destroy was seen: forgotten once nothing more can come */
 	uint32_t pending;	/* index of a verdict waiting for a follow-up, or RW_NO_PENDING */
 	/* table links (indexes, UINT32_MAX = none) */
 	uint32_t hnext, prev, next;

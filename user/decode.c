@@ -15,7 +15,7 @@
 #include "decode.h"
 #include "events.h"
 
-_Static_assert(sizeof(struct rw_record) == 192, "rw_record layout changed: update rw_decode()");
+_Static_assert(sizeof(struct rw_record) == 208, "rw_record layout changed: update rw_decode()");
 _Static_assert((int)RW_EV_STATE == (int)RW_REC_SET_STATE &&
 	       (int)RW_EV_SEND_RESET == (int)RW_REC_SEND_RESET &&
 	       (int)RW_EV_RECV_RESET == (int)RW_REC_RECV_RESET &&
@@ -109,7 +109,10 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = r->type;	/* enum rw_ev_kind mirrors enum rw_rec_type */
 	ev->time_ns = r->ts_boot_ns + d->boot_to_real_ns;
-	ev->sk = r->skaddr;
+	/* a time-wait socket whose full socket never had a cookie: its address,
+	 * which no cookie equals (cookies count up from 1, addresses are >= 2^63) */
+	ev->sk = r->cookie ? r->cookie : r->skaddr;
+	ev->skaddr = r->skaddr;
 	ev->state = state_of(d, r->state);
 	ev->oldstate = state_of(d, r->oldstate);
 	ev->newstate = state_of(d, r->newstate);
@@ -188,6 +191,11 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 	}
 	if ((r->xflags & RW_XF_TW_KNOWN) && !(r->xflags & RW_XF_TW_ARMED))
 		ev->flags |= RW_EVF_NO_TW;
+	if (r->xflags & RW_XF_ROW_KNOWN) {
+		ev->flags |= RW_EVF_ROW_KNOWN;
+		if (r->xflags & RW_XF_ROW_FULL)
+			ev->flags |= RW_EVF_ROW_FULL;
+	}
 	if (r->xflags & RW_XF_CONTEXT) {
 		ev->flags |= RW_EVF_CONTEXT;
 		if (r->xflags & RW_XF_SOFTIRQ)

@@ -86,6 +86,9 @@ enum rw_ev_kind {
 #define RW_EVF_SUBSTATE	(1u << 13)	/* tw_substate is valid */
 #define RW_EVF_NO_TW	(1u << 14)	/* FIN_WAIT2/CLOSING -> CLOSE: no time-wait socket
 					   was armed for it (time-wait timers traced) */
+#define RW_EVF_ROW_KNOWN (1u << 15)	/* FIN_WAIT2/CLOSING -> CLOSE: whether the time-wait
+					   death row was full is known (RW_EVF_ROW_FULL) */
+#define RW_EVF_ROW_FULL	(1u << 16)	/* ... it was: no time-wait socket could be made */
 
 /* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
 #define RW_SEG_FIN 0x01
@@ -98,7 +101,9 @@ enum rw_ev_kind {
 
 struct rw_event {
 	uint64_t time_ns;	/* CLOCK_REALTIME, ns */
-	uint64_t sk;		/* socket identity while it lives (0: no socket) */
+	uint64_t sk;		/* socket identity, never reused: its cookie (traces of
+				   format 1: its address); 0 no socket */
+	uint64_t skaddr;	/* the socket's kernel address (reused once freed) */
 	uint8_t kind;		/* enum rw_ev_kind */
 	uint8_t state;		/* enum rw_state when the event fired */
 	uint8_t oldstate, newstate;	/* RW_EV_STATE */

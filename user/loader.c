@@ -27,6 +27,7 @@ struct rw_tracer {
 	struct btf *btf;
 	int ncpu;
 	int send_reset_nargs;	/* of btf_trace_tcp_send_reset: 3 since 6.10, 2 before */
+	bool have_cookie;	/* tracing programs may call bpf_get_socket_cookie() (5.12+) */
 	bool nosock_hook;	/* pre-6.10: on_kfree_skb_nosock loads (refused, half_open) */
 };
 
@@ -156,6 +157,10 @@ static int open_and_load(struct rw_tracer *t, const struct rw_loader_opts *o, un
 	/* a forced wakeup past a quarter of the buffer; otherwise the drain timer */
 	skel->rodata->wakeup_bytes = o->ringbuf_bytes / 4;
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	/* identity: the socket cookie, or before 5.12 address and generation */
+	skel->rodata->have_cookie = t->have_cookie;
+	if (t->have_cookie)
+		bpf_map__set_max_entries(skel->maps.sk_gen, 1);
 
 	n = t->send_reset_nargs;
 	bpf_program__set_autoload(skel->progs.on_send_reset, n >= 3);
@@ -355,6 +360,11 @@ int rw_tracer_open(struct rw_tracer **out, const struct rw_loader_opts *o, rw_re
 	}
 
 	t->send_reset_nargs = tp_nargs(t->btf, "tcp_send_reset");
+	/* the helper's tracing variant, commit c5dbb89fc2ac (5.12) */
+	t->have_cookie = has_func(t->btf, "bpf_get_socket_ptr_cookie");
+	if (!t->have_cookie)
+		note("no socket cookies for tracing programs here (5.12+): sockets are known by "
+		     "address and a generation renewed at each socket's birth");
 	/* kfree_skb(skb, location, reason) since 5.17, with SKB_DROP_REASON_NO_SOCKET */
 	t->nosock_hook = t->send_reset_nargs == 2 && tp_nargs(t->btf, "kfree_skb") >= 3 &&
 			 has_enum_value(t->btf, "skb_drop_reason", "SKB_DROP_REASON_NO_SOCKET");

@@ -199,10 +199,13 @@ void rw_text_event(FILE *f, const struct rw_event *ev)
 					     "tw_syn_reuse" };
 	char fl[40];
 
-	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64 " %s",
+	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64,
 		(uint64_t)(ev->time_ns / 1000000000u), (uint64_t)(ev->time_ns % 1000000000u),
-		ev->kind < sizeof(kinds) / sizeof(kinds[0]) ? kinds[ev->kind] : "?", ev->sk,
-		rw_state_name(ev->state));
+		ev->kind < sizeof(kinds) / sizeof(kinds[0]) ? kinds[ev->kind] : "?", ev->skaddr);
+	/* the identity, where it is not the address (ss -e prints it as sk:) */
+	if (ev->sk != ev->skaddr)
+		fprintf(f, " cookie=%" PRIx64, ev->sk);
+	fprintf(f, " %s", rw_state_name(ev->state));
 	if (ev->kind == RW_EV_STATE)
 		fprintf(f, " %s->%s", rw_state_name(ev->oldstate), rw_state_name(ev->newstate));
 	endpoint(f, ev, true);

@@ -124,6 +124,8 @@ int rw_trace_write_event(FILE *f, const struct rw_event *ev)
 	put_u8(&w, ev->tw_substate);
 	put_u16(&w, ev->port_lo);
 	put_u16(&w, ev->port_hi);
+	/* format 2: sk above is the socket's cookie, its address follows */
+	put_u64(&w, ev->skaddr);
 	return write_record(f, RW_TRACE_EVENT, &w);
 }
 
@@ -267,6 +269,8 @@ static int parse_event(struct rw_trace_reader *r, uint64_t at, const uint8_t *p,
 		ev->port_lo = (uint16_t)get_le(&c, 2);
 		ev->port_hi = (uint16_t)get_le(&c, 2);
 	}
+	/* format 1 knew a socket by its address only */
+	ev->skaddr = r->version >= 2 ? get_le(&c, 8) : ev->sk;
 	/* anything left was written by a newer rstwatch: ignored */
 
 	if (c.overrun)
@@ -315,6 +319,7 @@ int rw_trace_read_header(struct rw_trace_reader *r, struct rw_trace_header *h)
 		return fail(r, "truncated header at byte %llu (%u bytes expected)",
 			    (unsigned long long)r->offset, hlen);
 	get_le(&c, 4);		/* reserved */
+	r->version = h->version;
 	h->boot_to_real_ns = (int64_t)get_le(&c, 8);
 	h->created_ns = get_le(&c, 8);
 	memcpy(h->kernel_release, b + 32, 64);

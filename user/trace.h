@@ -12,7 +12,9 @@
 #include "event.h"
 
 #define RW_TRACE_MAGIC "RSTWATCH"
-#define RW_TRACE_VERSION 1
+/* 2: an event's sk is the socket's cookie (1: its address), and the address
+ * is appended to the event */
+#define RW_TRACE_VERSION 2
 #define RW_TRACE_MAX_RECORD 65536
 
 struct rw_trace_header {
@@ -48,6 +50,7 @@ int rw_trace_write_end(FILE *f, const struct rw_trace_end *end);
 
 struct rw_trace_reader {
 	FILE *f;
+	uint16_t version;	/* the header's, set by rw_trace_read_header() */
 	uint64_t offset;	/* bytes consumed so far */
 	char err[192];		/* why the last call failed */
 };

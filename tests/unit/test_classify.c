@@ -245,14 +245,14 @@ static void close_with_error(int err, int soft, enum rw_class want, enum rw_subt
 	rw_classifier_free(c);
 }
 
-static void timeout_keepalive(bool with_reason)
+static void timeout_keepalive(enum rw_reason reason)
 {
 	struct got g;
 	struct rw_classifier *c = fresh(&g, 64);
 	struct rw_event e;
 
 	/* tcp_keepalive_timer(): RST while still ESTABLISHED, then tcp_write_err() */
-	e = ev_rst(5, RW_ST_ESTABLISHED, with_reason ? RW_RSN_TCP_KEEPALIVE_TIMEOUT : RW_RSN_NONE);
+	e = ev_rst(5, RW_ST_ESTABLISHED, reason);
 	e.probes_out = 2;
 	e.flags |= RW_EVF_KEEPALIVE;
 	rw_classify(c, &e);
@@ -265,7 +265,7 @@ static void timeout_keepalive(bool with_reason)
 	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_KEEPALIVE, RW_ST_ESTABLISHED);
 	if (g.n)
 		CHECK_STR("reason carried over from the RST", g.v[0].reason,
-			  with_reason ? "TCP_KEEPALIVE_TIMEOUT" : "");
+			  reason == RW_RSN_NONE ? "" : rw_reason_name(reason));
 	rw_classifier_free(c);
 }
 
@@ -527,6 +527,75 @@ static void data_after_close_orphan(void)
 	rw_classifier_free(c);
 }
 
+/*
+ * An orphan in FIN_WAIT1 gets the ACK of its FIN with data on it:
+ * tcp_rcv_state_process() moves it to FIN_WAIT2 and calls tcp_done() (no
+ * tcp_reset(), no time-wait socket), then tcp_v4_do_rcv() sends the RST,
+ * after the destroy (seen with redis closing on -DENIED).  The socket's
+ * address then starts another connection, which closes with unread data.
+ * addr: the identity (a format-1 trace's address, or a cookie).
+ */
+static void data_after_close_fin_wait2(uint64_t addr, uint64_t second, uint32_t row)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_state(addr, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	e.shutdown = 3;
+	e.flags |= RW_EVF_ORPHAN | RW_EVF_NO_TW | row;
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = addr, .time_ns = now });
+	e = ev_rst(addr, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_DATA);
+	e.flags &= ~RW_EVF_OWNER;	/* the owner map forgot it at the destroy */
+	e.flags |= RW_EVF_ORPHAN | RW_EVF_SEG;
+	e.shutdown = 3;
+	e.seg_len = 6;
+	rw_classify(c, &e);
+	now += RW_PENDING_NS * 2;
+	rw_classify_tick(c, now);
+	expect_one(&g, RW_CL_DATA_AFTER_CLOSE, RW_SUB_NONE, RW_ST_FIN_WAIT2);
+	if (g.n)
+		CHECK_INT("owner carried over the destroy", g.v[0].ev->pid, 42);
+
+	e = ev_state(second, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	e.unread = 6;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	e = ev_rst(second, RW_ST_CLOSE, RW_RSN_TCP_ABORT_ON_CLOSE);
+	e.unread = 6;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	CHECK_INT("the next socket's verdict", g.n, 2);
+	if (g.n == 2)
+		CHECK_STR("the next socket's class", rw_class_name(g.v[1].cls),
+			  rw_class_name(RW_CL_UNREAD_DATA));
+	rw_classifier_free(c);
+}
+
+/* No time-wait socket and the death row not full: no overflow, whatever
+ * follows (here nothing); full: an overflow once no RST came. */
+static void tw_missing(uint32_t row, int want_n)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_state(96, RW_ST_FIN_WAIT2, RW_ST_CLOSE);
+	e.flags |= RW_EVF_FIN_RCVD | RW_EVF_NO_TW | row;
+	rw_classify(c, &e);
+	rw_classify(c, &(struct rw_event){ .kind = RW_EV_DESTROY, .sk = 96, .time_ns = now });
+	now += RW_PENDING_NS * 2;
+	rw_classify_tick(c, now);
+	CHECK_INT("verdicts", g.n, want_n);
+	if (g.n == 1)
+		CHECK_STR("class", rw_class_name(g.v[0].cls), rw_class_name(RW_CL_TIME_WAIT_OVERFLOW));
+	rw_classify_flush(c);
+	CHECK_INT("nothing left to settle", g.n, want_n);
+	rw_classifier_free(c);
+}
+
 static struct rw_event ev_tw(enum rw_ev_kind kind, uint64_t tw, uint32_t flags)
 {
 	struct rw_event e = ev_sk(kind, tw, RW_ST_TIME_WAIT);
@@ -668,6 +737,16 @@ int main(void)
 	linked(true);
 	TEST("killed: tcp_abort 6.11+ order, connect(AF_UNSPEC)");
 	killed_abort_new_order();
+	TEST("data_after_close: FIN_WAIT1 ACK + data, RST after the destroy, address reused");
+	data_after_close_fin_wait2(0xffff888100001000ull, 0xffff888100001000ull, 0);
+	TEST("data_after_close: the same, known by cookies, death row not full");
+	data_after_close_fin_wait2(1001, 1002, RW_EVF_ROW_KNOWN);
+	TEST("data_after_close: the same, death row full: still no overflow");
+	data_after_close_fin_wait2(1003, 1004, RW_EVF_ROW_KNOWN | RW_EVF_ROW_FULL);
+	TEST("no time-wait socket, death row not full: no overflow");
+	tw_missing(RW_EVF_ROW_KNOWN, 0);
+	TEST("no time-wait socket, death row full: overflow");
+	tw_missing(RW_EVF_ROW_KNOWN | RW_EVF_ROW_FULL, 1);
 	TEST("data_after_close: orphan, RST after the destroy");
 	data_after_close_orphan();
 	TEST("time_wait ends");
@@ -686,6 +765,8 @@ int main(void)
 	unread(RW_RSN_TCP_ABORT_ON_CLOSE, false, 100, 100);
 	TEST("unread_data without reason, FIN received");
 	unread(RW_RSN_NONE, true, 101, 100);
+	TEST("unread_data on 6.10-6.11: NOT_SPECIFIED is no reason");
+	unread(RW_RSN_NOT_SPECIFIED, false, 100, 100);
 	TEST("memory with reason");
 	memory(RW_RSN_TCP_ABORT_ON_MEMORY);
 	TEST("memory, pre-6.10 no reason: an orphan's own RST in CLOSE");
@@ -709,9 +790,11 @@ int main(void)
 	TEST("ICMP port unreachable while connecting is not a timeout");
 	close_with_error(ECONNREFUSED, 0, RW_CL_UNCLASSIFIED, RW_SUB_NONE);
 	TEST("timeout/keepalive with reason");
-	timeout_keepalive(true);
+	timeout_keepalive(RW_RSN_TCP_KEEPALIVE_TIMEOUT);
 	TEST("timeout/keepalive without reason");
-	timeout_keepalive(false);
+	timeout_keepalive(RW_RSN_NONE);
+	TEST("timeout/keepalive on 6.10-6.11 (NOT_SPECIFIED)");
+	timeout_keepalive(RW_RSN_NOT_SPECIFIED);
 	TEST("peer_reset in SYN_SENT");
 	peer_reset(RW_ST_SYN_SENT, ECONNREFUSED, ECONNREFUSED);
 	TEST("peer_reset in ESTABLISHED");

@@ -18,7 +18,8 @@ static struct rw_event full_event(uint64_t t)
 	struct rw_event ev = { 0 };
 
 	ev.time_ns = t;
-	ev.sk = 0xffff888108d0c0c0ull;
+	ev.sk = 0x2a00001234ull;		/* the cookie */
+	ev.skaddr = 0xffff888108d0c0c0ull;
 	ev.kind = RW_EV_SEND_RESET;
 	ev.state = RW_ST_CLOSE;
 	ev.oldstate = RW_ST_ESTABLISHED;
@@ -122,7 +123,7 @@ static void round_trip(void)
 	TEST("round trip");
 	r.f = fmemopen(file, file_len, "r");
 	CHECK_INT("header", rw_trace_read_header(&r, &h), 0);
-	CHECK_INT("version", h.version, 1);
+	CHECK_INT("version", h.version, 2);
 	CHECK_INT("boot offset", h.boot_to_real_ns, -5);
 	CHECK_STR("kernel", h.kernel_release, "6.18.44-test");
 	CHECK_STR("host", h.hostname, "host");
@@ -140,6 +141,24 @@ static void round_trip(void)
 	fclose(r.f);
 }
 
+/* A format-1 trace knew sockets by address: that address is the identity,
+ * and the field format 2 appends is not read from it. */
+static void format1(void)
+{
+	static uint8_t old[8192];
+	struct rw_trace_item it;
+	char err[192];
+	int n;
+
+	TEST("format 1: the address is the identity");
+	memcpy(old, file, file_len);
+	old[8] = 1;
+	CHECK_INT("reads", read_all(old, file_len, &n, err, sizeof(err), &it), 0);
+	CHECK_INT("items", n, 4);
+	CHECK_INT("sk kept", it.ev.sk == 0x2a00001234ull, 1);
+	CHECK_INT("address is sk", it.ev.skaddr == it.ev.sk, 1);
+}
+
 static void headers(void)
 {
 	uint8_t b[256] = { 0 };
@@ -154,10 +173,10 @@ static void headers(void)
 	CHECK_STR("foreign file", err, "not an rstwatch trace (no \"RSTWATCH\" magic at byte 0)");
 
 	memcpy(b, file, 160);
-	b[8] = 2;
+	b[8] = 3;
 	read_all(b, 160, &n, err, sizeof(err), NULL);
 	CHECK_STR("newer version rejected, never misread", err,
-		  "trace format version 2 is newer than this rstwatch reads (1): use a newer rstwatch");
+		  "trace format version 3 is newer than this rstwatch reads (2): use a newer rstwatch");
 	b[8] = 0;
 	read_all(b, 160, &n, err, sizeof(err), NULL);
 	CHECK_STR("version 0", err, "bad trace format version 0 at byte 8");
@@ -283,6 +302,7 @@ int main(void)
 {
 	build();
 	round_trip();
+	format1();
 	headers();
 	truncation_everywhere();
 	corrupt_records();
