@@ -287,6 +287,8 @@ def nginx_unread_data(c):
     pair = pair_of(c, "unread_data", "ESTABLISHED", worker,
                    client_state(c, c.before["A"], "ESTABLISHED"), curl, cport,
                    reason=rst_reason("TCP_ABORT_ON_CLOSE"))
+    if pair[1].state == "FIN_WAIT1":
+        settle_state(c, [pair[0]], ("ESTABLISHED", "CLOSE_WAIT"))
     finish_pairs(c, [pair], {"B": {"TCPAbortOnClose": 1}})
     c.report.append(f"curl exit {p.returncode} {out!r}; worker {worker.pid} master {d.proc.pid}")
 
@@ -450,13 +452,18 @@ def redis_timeout(c):
     finish_pairs(c, pairs, {"B": counters})
 
 
-def settle_fin_wait(c, ends):
-    """A data_after_close from an orphan is in FIN_WAIT2 if the client's ACK
-    of the server's FIN came before its data, in FIN_WAIT1 if the data came
-    first (the client wrote before it processed the FIN: seen on 6.1 under
-    qemu).  No counter tells the two apart, so each expected end takes the
-    state of rstwatch's verdict for it when that is one of the two; any
-    other state, class, owner or pairing is still compared exactly."""
+def settle_state(c, ends, allowed):
+    """Where no counter tells two states of the server's end apart, each
+    expected end takes the state of rstwatch's verdict for it when that is
+    one of `allowed`; any other state, class, owner or pairing is still
+    compared exactly.  Two such races:
+    - a data_after_close from an orphan is in FIN_WAIT2 if the client's
+      ACK of the server's FIN came before its data, in FIN_WAIT1 if the
+      data came first (the client wrote before it processed the FIN: seen
+      on 6.1 under qemu);
+    - an unread_data whose client closed first (client_state() gave
+      FIN_WAIT1) is in CLOSE_WAIT if the client's FIN reached the server's
+      socket before its close(), else ESTABLISHED."""
     if c.tracer is None:
         return
     c.tracer.wait_for(c.relevant, len(ends), timeout=3)
@@ -464,7 +471,7 @@ def settle_fin_wait(c, ends):
         states = [o["state"] for _, o in list(c.tracer.lines)
                   if o is not None and c.relevant(o) and c.side_of(o) == e.side and
                   o.get("class") == e.cls and o.get("rport") == e.addrs["rport"]]
-        if len(states) == 1 and states[0] in ("FIN_WAIT1", "FIN_WAIT2"):
+        if len(states) == 1 and states[0] in allowed:
             e.state = states[0]
 
 
@@ -503,7 +510,10 @@ def redis_protected(c):
                                  reason=rst_reason(reason)))
         kind = f"{cls} (redis-cli {pairs[-1][1].state})"
         kinds[kind] = kinds.get(kind, 0) + 1
-    settle_fin_wait(c, [srv_end for srv_end, _ in pairs if srv_end.cls == "data_after_close"])
+    settle_state(c, [srv for srv, _ in pairs if srv.cls == "data_after_close"],
+                 ("FIN_WAIT1", "FIN_WAIT2"))
+    settle_state(c, [srv for srv, cli in pairs if srv.cls == "unread_data" and
+                     cli.state == "FIN_WAIT1"], ("ESTABLISHED", "CLOSE_WAIT"))
     c.report.append(f"redis protected mode, {RACE_CONNECTIONS} connections: {kinds}")
     finish_pairs(c, pairs, {"B": counters})
 
@@ -621,6 +631,8 @@ def postgres_terminate(c):
                       f"(TCPAbortOnClose) vs {counters}")
     pair = pair_of(c, cls, "ESTABLISHED", backend, client_state(c, c.before["A"], "ESTABLISHED"),
                    cli, cport, reason=rst_reason(reason))
+    if pair[1].state == "FIN_WAIT1":
+        settle_state(c, [pair[0]], ("ESTABLISHED", "CLOSE_WAIT"))
     finish_pairs(c, [pair], {"B": counters})
     c.report.append(f"psql exit {p.returncode}: {err.strip()[:120]!r}")
 
