@@ -1,27 +1,62 @@
 # rstwatch — build: clang -> bpftool gen object -> bpftool gen skeleton -> cc
 # `make` builds ./rstwatch; `make test` runs unit tests, fuzz targets (`make
 # fuzz`) and e2e tests (e2e needs root); `make V=1` shows the commands.
+# CFLAGS, CPPFLAGS, LDFLAGS and EXTRA_CFLAGS are honoured (as distributions
+# pass them); WERROR=0 turns warnings back into warnings.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/rstwatch
+SYSCONFDIR ?= /etc
 
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 CC      ?= cc
-ARCH    ?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+HOST_ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ARCH    ?= $(HOST_ARCH)
 
 OUT     := .output
+BIN     := rstwatch
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
+# Cross build (`make ARCH=arm64` on x86): Debian's cross compiler, and
+# libbpf, libelf and zlib for the target taken from Debian's arm64 packages
+# (downloaded and unpacked into $(OUT)/sysroot by scripts/apt-local, the
+# machine's dpkg architectures untouched) and linked statically; glibc stays
+# dynamic.  Everything goes to .output/cross-ARCH/, the binary too, so the
+# native ./rstwatch stays.
+ifneq ($(ARCH),$(HOST_ARCH))
+CROSS_TRIPLE_arm64 := aarch64-linux-gnu
+CROSS_TRIPLE_x86   := x86_64-linux-gnu
+CROSS_DEB_arm64    := arm64
+CROSS_DEB_x86      := amd64
+CROSS_TRIPLE := $(CROSS_TRIPLE_$(ARCH))
+ifeq ($(CROSS_TRIPLE),)
+$(error ARCH=$(ARCH): cross builds know arm64 and x86)
+endif
+OUT     := .output/cross-$(ARCH)
+BIN     := $(OUT)/rstwatch
+ifeq ($(origin CC),default)
+CC      := $(CROSS_TRIPLE)-gcc
+endif
+SYSROOT := $(OUT)/sysroot
+SYSROOT_LIBS := $(addprefix $(SYSROOT)/usr/lib/$(CROSS_TRIPLE)/,libbpf.a libelf.a libz.a)
+CROSS_SUITE ?= bookworm
+CROSS_LDLIBS := $(SYSROOT_LIBS)
+USER_SYSROOT := -isystem $(SYSROOT)/usr/include
+endif
+
 CFLAGS  ?= -O2 -g
-WARN    := -Wall -Wextra -Werror
-USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUT) -Ibpf -Iuser -MMD -MP
+WERROR  ?= 1
+WARN    := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+USER_CFLAGS := $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
+	       -I$(OUT) -Ibpf -Iuser -MMD -MP $(USER_SYSROOT)
 # BPF_PROG() hands every program an unused ctx: silence only that on the BPF side.
 BPF_CFLAGS  := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
 	       -I$(OUT) -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
-LDLIBS  := -lbpf -lelf -lz
+LDLIBS  := $(if $(CROSS_LDLIBS),$(CROSS_LDLIBS),-lbpf -lelf -lz)
 
 # Userspace files shared by the binary and the unit tests (everything but main).
 LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
@@ -41,21 +76,54 @@ endif
 # Debian packages: build (clang, bpftool, libbpf...), tests (netns, nftables,
 # jq for the hostile-strings test, valgrind, nsenter/setpriv from util-linux,
 # and the real servers and clients of tests/e2e/scen_servers.py, which it
-# starts itself in its namespaces: it never uses their system services)
-# and the VM test (qemu, busybox-static and cpio for its initramfs).
+# starts itself in its namespaces: it never uses their system services),
+# the VM test (qemu, busybox-static, cpio and xz-utils for its initramfs),
+# the arm64 cross build and its VM test (Debian's cross compiler and arm64
+# C library, qemu-system-arm for qemu-system-aarch64); the service tests:
+# prometheus (the server and promtool, run by the tests, never as a
+# service), Debian's python3 modules for the OpenMetrics parser and the JSON
+# Schema and the Kubernetes manifest's YAML, systemd (systemd-analyze only),
+# logrotate, strace (the system calls the unit must allow); the middlebox
+# tests: scapy (a third party's RSTs, tests/e2e/inject.py) and conntrack (a
+# NAT's lost flow).
 # libclang-rt-14-dev holds clang 14's libFuzzer (libclang_rt.fuzzer), which
 # clang only recommends: `make fuzz` needs it.
 DEPS := make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	iproute2 nftables procps python3 libclang-rt-14-dev jq valgrind util-linux \
 	nginx-light haproxy redis-server redis-tools curl postgresql postgresql-client \
-	qemu-system-x86 busybox-static cpio
+	qemu-system-x86 busybox-static cpio xz-utils \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm \
+	prometheus python3-prometheus-client python3-jsonschema python3-yaml systemd logrotate strace \
+	python3-scapy conntrack
 
-.PHONY: all clean install test test-vm unit e2e traces vmlinux deps bench bench-deps bench-bin
+.PHONY: all clean install install-service test test-vm test-vm-arm64 unit e2e traces vmlinux deps \
+	bench bench-deps bench-bin load-bin
 
-all: rstwatch
+all: $(BIN)
+
+ifneq ($(ARCH),$(HOST_ARCH))
+# The target's libbpf-dev, libelf-dev and zlib1g-dev (headers, static libraries).
+$(SYSROOT)/.done:
+	$(call msg,SYSROOT,$(SYSROOT) (Debian $(CROSS_SUITE) $(CROSS_DEB_$(ARCH))))
+	$(Q)rm -rf $(SYSROOT) $(OUT)/debs && mkdir -p $(OUT)/debs
+	$(Q)cd $(OUT)/debs && $(CURDIR)/scripts/apt-local $(CURDIR)/.output/vm/apt/$(CROSS_DEB_$(ARCH))-$(CROSS_SUITE) \
+		$(CROSS_SUITE) $(CROSS_DEB_$(ARCH)) apt-get -qq download \
+		libbpf-dev:$(CROSS_DEB_$(ARCH)) libelf-dev:$(CROSS_DEB_$(ARCH)) zlib1g-dev:$(CROSS_DEB_$(ARCH))
+	$(Q)for d in $(OUT)/debs/*.deb; do dpkg-deb -x $$d $(SYSROOT) || exit 1; done
+	$(Q)rm -rf $(OUT)/debs
+	$(Q)touch $@
+
+$(SYSROOT_LIBS): $(SYSROOT)/.done
+	$(Q)test -e $@
+endif
 
 $(OUT) $(OUT)/unit:
 	$(Q)mkdir -p $@
+
+# A vmlinux.h per architecture is checked in; another one must be generated
+# from that architecture's BTF first.
+$(VMLINUX):
+	$(error $(VMLINUX) is missing: no checked-in types for ARCH=$(ARCH); run `make vmlinux ARCH=$(ARCH) BTF=/path/to/its/vmlinux-or-btf` to generate it)
 
 $(OUT)/rstwatch.tmp.bpf.o: bpf/rstwatch.bpf.c $(VMLINUX) | $(OUT)
 	$(call msg,BPF,$@)
@@ -73,39 +141,48 @@ $(OUT)/rstwatch.skel.h: $(OUT)/rstwatch.bpf.o
 # the first compile, -MMD keeps every other header edge exact afterwards.
 $(OUT)/loader.o: $(OUT)/rstwatch.skel.h
 
-$(OUT)/%.o: user/%.c | $(OUT)
+$(OUT)/%.o: user/%.c | $(OUT) $(SYSROOT_LIBS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-rstwatch: $(OUT)/main.o $(LIB_OBJS)
+$(BIN): $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUT)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUT)/unit
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(USER_CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 
 unit: rstwatch $(UNIT_BINS)
-	$(Q)tests/unit/run $(UNIT_BINS)
+	$(Q)tests/unit/run $(UNIT_BINS) tests/unit/sync
 
-e2e: rstwatch
+e2e: rstwatch load-bin
 	$(Q)python3 tests/e2e/run.py $(E2E_ARGS)
 
 # Re-record tests/traces/ from the e2e scenarios (root): each passing test's
 # trace and the verdicts its replay gives.  `make unit` replays and diffs them.
 # E2E_ARGS='-k NAME' refreshes only those.
-traces: rstwatch
+traces: rstwatch load-bin
 	$(Q)python3 tests/e2e/run.py --record-fixtures tests/traces $(E2E_ARGS)
 
 # The whole suite: unit tests and fuzz targets (no root) then the real-kernel
 # e2e tests (root).
-test: rstwatch $(UNIT_BINS)
-	$(Q)tests/run-all $(UNIT_BINS)
+test: rstwatch load-bin $(UNIT_BINS)
+	$(Q)tests/run-all $(UNIT_BINS) tests/unit/sync
 
-# The e2e suite again on Debian's packaged pre-6.10 kernel under qemu (TCG),
-# with this very ./rstwatch: tests/vm/run.  E2E_ARGS='-k NAME' narrows it.
-test-vm: rstwatch
-	$(Q)tests/vm/run $(E2E_ARGS)
+# The e2e suite again on Debian's packaged kernels under qemu (TCG), one
+# after the other, with this very ./rstwatch: 5.10, 6.1 and 6.12 (x86_64,
+# the whole suite), then arm64 6.1 (the cross-built binary, a handful of
+# scenarios): tests/vm/run.  KERNELS="5.10 6.12" picks some; E2E_ARGS='-k
+# NAME' narrows the tests.
+KERNELS ?= 5.10 6.1 6.12 arm64:6.1
+test-vm: rstwatch load-bin
+	$(Q)case "$(KERNELS)" in *arm64:*) $(MAKE) -s ARCH=arm64 ;; esac
+	$(Q)KERNELS="$(KERNELS)" tests/vm/run $(E2E_ARGS)
+
+# The arm64 guest alone.
+test-vm-arm64:
+	$(Q)$(MAKE) -s test-vm KERNELS=arm64:6.1
 
 deps:
 	apt-get update -qq
@@ -115,20 +192,51 @@ vmlinux:
 	$(Q)vmlinux/gen.sh $(BTF) $(ARCH)
 
 install: rstwatch
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)
 	install -m 0755 rstwatch $(DESTDIR)$(BINDIR)/rstwatch
 	install -m 0644 man/rstwatch.8 $(DESTDIR)$(MANDIR)/man8/rstwatch.8
 	install -m 0644 man/rstwatch-trace.5 $(DESTDIR)$(MANDIR)/man5/rstwatch-trace.5
+	install -m 0644 deploy/rstwatch.schema.json deploy/prometheus/rstwatch-rules.yml $(DESTDIR)$(DATADIR)/
+
+# The service (deploy/): systemd unit (ExecStart on $(BINDIR)) and logrotate
+# snippet under $(SYSCONFDIR); then systemctl daemon-reload and enable --now.
+install-service: install
+	install -d $(DESTDIR)$(SYSCONFDIR)/systemd/system $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	sed 's|/usr/local/sbin/rstwatch|$(BINDIR)/rstwatch|' deploy/systemd/rstwatch.service \
+		> $(DESTDIR)$(SYSCONFDIR)/systemd/system/rstwatch.service
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/systemd/system/rstwatch.service
+	install -m 0644 deploy/logrotate/rstwatch $(DESTDIR)$(SYSCONFDIR)/logrotate.d/rstwatch
 
 clean:
 	$(Q)rm -rf $(OUT) rstwatch
 
 -include $(wildcard $(OUT)/*.d $(OUT)/unit/*.d)
 
+# ---- load generator ----------------------------------------------------
+# tests/load/mixload: many concurrent connections between two namespaces,
+# each ending in one of a dozen ways; the e2e test load_mix and `make bench`
+# run it (tests/e2e/scen_load.py).
+LOAD_BIN := $(OUT)/load/mixload
+
+$(OUT)/load:
+	$(Q)mkdir -p $@
+
+$(LOAD_BIN): tests/load/mixload.c | $(OUT)/load
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -pthread $< -pthread -o $@
+
+load-bin: $(LOAD_BIN)
+
+-include $(wildcard $(OUT)/load/*.d)
+
 # ---- benchmark ---------------------------------------------------------
 # `make bench` (root): tests/bench/run.py measures rstwatch against no tracer,
 # empty programs on the same tracepoints (the floor), bpftrace and
-# libbpf-tools' tcpstates, interleaved in one run, and rewrites BENCHMARKS.md.
+# libbpf-tools' tcpstates, interleaved in one run, then rstwatch's memory over
+# ten million connections, a 5-minute soak with 1% aborts counted against the
+# generator's own tally, one rstwatch through a million mixload connections,
+# and rewrites BENCHMARKS.md (a summary table of the targets first).
+# BENCH_ARGS='--load-only' runs only the latter and replaces its section.
 # Not part of `make test`: its targets are numbers, not pass/fail.
 # BENCH_ARGS='--quick' for a short run while working on it.
 BENCH_DEPS := bpftrace libbpf-tools
@@ -158,7 +266,7 @@ $(OUT)/bench/churn: tests/bench/churn.c | $(OUT)/bench
 
 .SECONDARY: $(OUT)/bench/floor.tmp.bpf.o $(OUT)/bench/floor.bpf.o
 
-bench-bin: rstwatch $(OUT)/bench/floor $(OUT)/bench/churn
+bench-bin: rstwatch $(OUT)/bench/floor $(OUT)/bench/churn $(LOAD_BIN)
 
 bench-deps:
 	$(Q)command -v bpftrace >/dev/null && command -v tcpstates >/dev/null || \
@@ -178,9 +286,10 @@ bench: bench-deps bench-bin
 FUZZ_SECONDS ?= 60
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE -Iuser -MMD -MP
-# what the targets reach: the trace reader and every output of an event
-FUZZ_LIB_OBJS := $(patsubst %,$(OUT)/fuzz/obj/%.o,trace names escape verdict format \
-		 output_json output_text)
+# what the targets reach: the trace reader, every output of an event, the
+# metrics endpoint's request parser
+FUZZ_LIB_OBJS := $(patsubst %,$(OUT)/fuzz/obj/%.o,trace names escape verdict format flow \
+		 output_json output_text httpd)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: fuzz fuzz-corpus

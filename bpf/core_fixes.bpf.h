@@ -152,9 +152,13 @@ static __always_inline int rw_tw_row_full(const struct net *net)
 #define RW_COMM_KSOFTIRQ	0x71726974666f736bull	/* "ksoftirq" */
 #define RW_COMM_NAPI		0x2f6970616eull		/* "napi/", 5 bytes */
 
-static __always_inline __u8 rw_context(void)
+/* bpf_get_current_task(), not bpf_get_current_task_btf(): the BTF variant came
+ * in 5.11 (commit 3ca1032ab7ab, "bpf: Implement get_current_task_btf and
+ * RET_PTR_TO_BTF_ID"), and 5.8-5.10 refuse the program that calls it.  Every
+ * field below is a probe read, so the untyped pointer costs nothing. */
+static __always_inline __u16 rw_context(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 base = (__u64)BPF_CORE_READ(task, stack);
 	const void *frame = &task;	/* an address in our own frame */
 	__u64 sp = 0, head = 0;
@@ -168,8 +172,40 @@ static __always_inline __u8 rw_context(void)
 				      __builtin_preserve_access_index(&task->comm));
 		if (head == RW_COMM_KSOFTIRQ || (head & 0xffffffffffull) == RW_COMM_NAPI)
 			return RW_XF_CONTEXT | RW_XF_SOFTIRQ;
+		return RW_XF_CONTEXT | RW_XF_KTHREAD;
 	}
 	return RW_XF_CONTEXT;
+}
+
+/*
+ * The id of task's cgroup v2 ancestor at `level` (0: the root), 0 if its
+ * cgroup is shallower.  A cgroup knows all its ancestors without a walk: it
+ * held their ids, u64 ancestor_ids[], until commit 7f203bc89eb6 ("cgroup:
+ * Replace cgroup->ancestor_ids[] with ->ancestors[]", 6.1) made them
+ * pointers, whose kernfs node has the id.  Probe reads throughout: task may
+ * come from an iterator, and the index is not a constant.
+ */
+struct cgroup___ids {
+	int level;
+	__u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 rw_task_cgroup_ancestor(const struct task_struct *task, __u32 level)
+{
+	const struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	struct cgroup *anc = NULL;
+	__u64 id = 0;
+
+	if (!cg || BPF_CORE_READ(cg, level) < (int)level || level > 255)
+		return 0;
+	if (bpf_core_field_exists(struct cgroup___ids, ancestor_ids)) {
+		bpf_probe_read_kernel(&id, sizeof(id),
+				      __builtin_preserve_access_index(
+					      &((const struct cgroup___ids *)cg)->ancestor_ids[level]));
+		return id;
+	}
+	bpf_probe_read_kernel(&anc, sizeof(anc), __builtin_preserve_access_index(&cg->ancestors[level]));
+	return anc ? BPF_CORE_READ(anc, kn, id) : 0;
 }
 
 #endif /* RSTWATCH_CORE_FIXES_BPF_H */

@@ -58,7 +58,7 @@
  *               FIN_WAIT1/2 after shutdown(RD) waits for that RST.
  *  linger2,     the reasons TCP_ABORT_ON_LINGER / TCP_ABORT_ON_MEMORY (6.10+);
  *  memory       before 6.10: an RST from FIN_WAIT2 with linger2 < 0, and an
- *               orphan's own RST in CLOSE answering no segment (local_abort()).
+ *               orphan's own RST in CLOSE answering no segment (rw_local_abort()).
  *  bad_ack      an RST sent by a SYN_SENT socket: tcp_rcv_synsent_state_process()
  *               refused the ACK that answered its SYN.
  *  listen_      an RST sent by a listener for a segment with ACK and no SYN:
@@ -68,10 +68,36 @@
  *  port_        TIME_WAIT sockets per (netns, local address, remote address
  *  pressure     and port), against the netns's ephemeral port range.
  *
- * Linking: a verdict where this host sent an RST and one where an RST was
- * received, with the same 4-tuple seen from opposite ends, are the two ends of
- * one connection on this host.  Each waits up to RW_PENDING_NS for the other;
- * a pair is emitted together with one conn_id.
+ * Linking: a verdict where an RST was sent and one where an RST was
+ * received are the two ends of one connection when they have the same flow
+ * id (flow.c: both initial sequence numbers, the same at both ends, through
+ * NAT and across hosts), or, where one of them has none (a reset from no
+ * socket), the same 4-tuple seen from opposite ends.  Each waits up to
+ * RW_PENDING_NS for the other; a pair is emitted together with one conn_id.
+ *
+ * Events from several hosts' traces (-r A -r B) carry their file in
+ * ev->source: sockets, time-wait and endpoint keys are kept apart by it
+ * (cookies and netns inode numbers repeat between hosts), links are not.
+ *
+ *  middlebox_  an RST received that neither end sent, seen where both ends
+ *  reset       are sockets of this host that rstwatch watches: the other end
+ *              received one too within RW_PENDING_NS (a middlebox resetting
+ *              both), or the peer probe found it still synchronised (a
+ *              RW_EV_PEER right after the receiver's, user/loader.c) and no
+ *              RST of this host on the connection came within RW_PENDING_NS.
+ *              On one host the kernel traces every RST its TCP sends
+ *              (tcp_send_reset, and the stand-ins before 6.10), so an RST
+ *              received there came from elsewhere: a firewall or NAT
+ *              (netfilter's nf_send_reset() is no TCP socket), a load
+ *              balancer, an attacker.  Where only one end is watched (the
+ *              other is remote, unknown to rstwatch, filtered out, or behind
+ *              a NAT that changes its 4-tuple) it stays a peer_reset, whose
+ *              hint names middleboxes when the idle times fit one
+ *              (rw_idle_fit()).
+ *  challenged_ tcp_validate_incoming() refused an RST: in the window but not
+ *  rst         at rcv_nxt (challenge ACK, RFC 5961) or outside it; the
+ *              connection lives on.  skb:kfree_skb with its drop reason and
+ *              receiving socket (6.11+).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -79,7 +105,9 @@
 #include <string.h>
 
 #include "classify.h"
+#include "rules.h"
 #include "conntab.h"
+#include "flow.h"
 
 #define PENDING_CAP 4096
 #define LINK_SLOTS 8192		/* open-addressing index of pending linkable verdicts */
@@ -99,7 +127,8 @@ struct pending {
 	uint8_t role;		/* enum link_role */
 	uint64_t deadline;
 	uint64_t key;		/* the conn's sk, or the time-wait key */
-	uint64_t link_key;
+	uint64_t link_key;	/* its 4-tuple's */
+	uint64_t flow_key;	/* its flow id's, 0 none */
 	struct rw_event ev;
 	struct rw_verdict v;
 	struct rw_verdict v2;	/* a second verdict settled with it (peer_reset in TIME_WAIT) */
@@ -176,11 +205,27 @@ void rw_classifier_free(struct rw_classifier *c)
 void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *out)
 {
 	*out = c->st;
+	out->time_wait = rw_conntab_count(c->tw);
+}
+
+/* conn stops being a stuck CLOSE_WAIT socket (it left, or its entry goes). */
+static void close_wait_unstick(struct rw_classifier *c, const struct rw_conn *conn)
+{
+	if (conn->close_wait && conn->reported)
+		c->st.close_wait_stuck--;
+}
+
+/* The socket's identity, apart from another trace file's (whose cookies
+ * count from the same start): the top byte of a cookie is 0, of an
+ * address 0xff, of a generation id (before 5.12) 0. */
+static uint64_t sk_key(const struct rw_event *ev)
+{
+	return ev->sk ? ev->sk ^ (uint64_t)ev->source << 56 : 0;
 }
 
 static void out(struct rw_classifier *c, const struct rw_verdict *v)
 {
-	const struct rw_conn *conn = v->ev && v->ev->sk ? rw_conntab_peek(c->tab, v->ev->sk) : NULL;
+	const struct rw_conn *conn = v->ev && v->ev->sk ? rw_conntab_peek(c->tab, sk_key(v->ev)) : NULL;
 
 	c->st.verdicts++;
 	if (conn && conn->history_lost) {
@@ -194,6 +239,7 @@ static void out(struct rw_classifier *c, const struct rw_verdict *v)
 }
 
 /* ------------------------------------------------------------ keys */
+
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -215,7 +261,7 @@ static uint64_t mix_addr(uint64_t h, const uint8_t a[16])
 /* A time-wait connection: its netns and 4-tuple. */
 static uint64_t tw_key(const struct rw_event *ev)
 {
-	uint64_t h = mix(ev->family, ev->netns);
+	uint64_t h = mix(ev->family | (uint64_t)ev->source << 8, ev->netns);
 
 	h = mix_addr(mix_addr(h, ev->laddr), ev->raddr);
 	return mix(h, (uint64_t)ev->lport << 16 | ev->rport);
@@ -225,7 +271,7 @@ static uint64_t tw_key(const struct rw_event *ev)
  * remote endpoint in one netns. */
 static uint64_t endpoint_key(const struct rw_event *ev)
 {
-	uint64_t h = mix(ev->family | 0x100, ev->netns);
+	uint64_t h = mix(ev->family | 0x100 | (uint64_t)ev->source << 16, ev->netns);
 
 	return mix(mix_addr(mix_addr(h, ev->laddr), ev->raddr), ev->rport);
 }
@@ -246,6 +292,14 @@ static uint64_t link_key_of(const struct rw_event *ev)
 	return mix(mix_addr(mix_addr(mix(ev->family, 0x11), a), b), (uint64_t)pa << 16 | pb);
 }
 
+/* The connection by its flow id, the same from both ends; 0 none. */
+static uint64_t flow_key_of(const struct rw_event *ev)
+{
+	uint64_t flow = rw_flow_id(ev);
+
+	return flow ? mix(flow, 0x666c6f77) | 1 : 0;
+}
+
 /* ------------------------------------------------------------ pending verdicts */
 
 static struct rw_conn *pend_owner(struct rw_classifier *c, const struct pending *p)
@@ -256,8 +310,10 @@ static struct rw_conn *pend_owner(struct rw_classifier *c, const struct pending 
 /* A connection whose destroy was seen and that waits for nothing more. */
 static void forget_if_done(struct rw_classifier *c, struct rw_conn *conn)
 {
-	if (conn->destroyed && conn->pending == RW_NO_PENDING)
+	if (conn->destroyed && conn->pending == RW_NO_PENDING) {
+		close_wait_unstick(c, conn);
 		rw_conntab_del(c->tab, conn);
+	}
 }
 
 static void pend_release(struct rw_classifier *c, struct pending *p)
@@ -272,10 +328,21 @@ static void pend_release(struct rw_classifier *c, struct pending *p)
 	}
 }
 
+/* An RST received that no RST of this host answered for within the wait,
+ * while its other end, watched here, stayed open: neither end sent it. */
+static void neither_end(struct rw_verdict *v)
+{
+	v->cls = RW_CL_MIDDLEBOX_RESET;
+	v->origin = RW_OR_PEER;	/* it came from the peer's side of the path */
+	v->idle = RW_IDLE_NONE;
+}
+
 static void settle(struct rw_classifier *c, struct pending *p)
 {
 	if (!p->live)
 		return;
+	if (p->role == LINK_RECEIVER && (p->v.ev_mask & RW_VE_PEER) && p->v.cls == RW_CL_PEER_RESET)
+		neither_end(&p->v);
 	/* out() reads the connection's entry: emit before releasing it */
 	if (!p->silent) {
 		out(c, &p->v);
@@ -296,6 +363,7 @@ static void drop_conn(struct rw_classifier *c, struct rw_conn *conn)
 {
 	conn->destroyed = false;	/* deleted here, not by settling */
 	settle_conn(c, conn);
+	close_wait_unstick(c, conn);
 	rw_conntab_del(c->tab, conn);
 }
 
@@ -335,7 +403,52 @@ static struct pending *defer(struct rw_classifier *c, struct rw_conn *conn, enum
 
 /* ------------------------------------------------------------ linking */
 
-static uint32_t *link_slot(struct rw_classifier *c, uint64_t key, enum link_role want)
+/* The other end of a connection on this host, from its own verdict's event. */
+static void peer_from(struct rw_verdict *v, const struct rw_event *other, enum rw_state state)
+{
+	v->ev_mask |= RW_VE_PEER;
+	memset(&v->peer, 0, sizeof(v->peer));
+	v->peer.state = state;
+	v->peer.netns = other->netns;
+	v->peer.snd_nxt = other->snd_nxt;
+	if (other->flags & RW_EVF_OWNER) {
+		v->peer.pid = other->pid;
+		memcpy(v->peer.comm, other->comm, sizeof(v->peer.comm));
+	}
+}
+
+/* tcp_reset() for data after shutdown(RD) in FIN_WAIT1/2
+ * (tcp_rcv_state_process()): a tcp_receive_reset with no RST received. */
+static bool reset_for_data(const struct rw_event *ev)
+{
+	return (ev->state == RW_ST_FIN_WAIT1 || ev->state == RW_ST_FIN_WAIT2) &&
+	       (ev->shutdown & RCV_SHUTDOWN);
+}
+
+/* Opposite ends of one 4-tuple (same link key, not the same view). */
+static bool opposite(const struct rw_event *a, const struct rw_event *b)
+{
+	return a->sk != b->sk && a->lport == b->rport && a->rport == b->lport &&
+	       !memcmp(a->laddr, b->raddr, 16) && !memcmp(a->raddr, b->laddr, 16);
+}
+
+/* Two events of opposite ends of one connection: never one socket's; by
+ * 4-tuple, the tuple seen from both sides. */
+static bool other_end(const struct rw_event *a, const struct rw_event *b, bool by_flow)
+{
+	if (a->sk == b->sk && a->source == b->source)
+		return false;
+	return by_flow || opposite(a, b);
+}
+
+/*
+ * The pending verdict of the other end (role want) under key, a flow id's
+ * key (by_flow) or a 4-tuple's.  By 4-tuple, one whose flow id is known and
+ * differs from flow (ours, 0 none) is another connection that held the
+ * same 4-tuple, or another host's.
+ */
+static uint32_t *link_slot(struct rw_classifier *c, const struct rw_event *ev, uint64_t key,
+			   bool by_flow, uint64_t flow, enum link_role want)
 {
 	for (uint32_t i = 0; i < 16; i++) {
 		uint32_t *s = &c->link[(key + i) & (LINK_SLOTS - 1)];
@@ -344,10 +457,22 @@ static uint32_t *link_slot(struct rw_classifier *c, uint64_t key, enum link_role
 		if (*s == UINT32_MAX)
 			continue;
 		p = &c->pend[*s];
-		if (p->live && p->role == want && p->link_key == key)
+		if (!p->live || p->role != want || !other_end(&p->ev, ev, by_flow))
+			continue;
+		if (by_flow ? p->flow_key == key :
+		    p->link_key == key && (!flow || !p->flow_key || p->flow_key == flow))
 			return s;
 	}
 	return NULL;
+}
+
+/* The other end's waiting verdict of role want: by flow id, else by 4-tuple. */
+static uint32_t *other_slot(struct rw_classifier *c, const struct rw_event *ev, enum link_role want)
+{
+	uint64_t flow = flow_key_of(ev);
+	uint32_t *slot = flow ? link_slot(c, ev, flow, true, flow, want) : NULL;
+
+	return slot ? slot : link_slot(c, ev, link_key_of(ev), false, flow, want);
 }
 
 static void link_add(struct rw_classifier *c, uint64_t key, uint32_t idx)
@@ -364,6 +489,26 @@ static void link_add(struct rw_classifier *c, uint64_t key, uint32_t idx)
 }
 
 /*
+ * Both ends received an RST (v's, and one that waits): each names the other
+ * and they share a conn_id.  If neither end's RST comes within their wait,
+ * a middlebox reset them both (settle()); one that does comes before (ss -K
+ * at both ends at once on 6.11+ sends each RST while its socket is still
+ * ESTABLISHED) and links as usual.
+ */
+static void both_received(struct rw_classifier *c, struct rw_verdict *v, const struct rw_event *ev)
+{
+	uint32_t *slot = other_slot(c, ev, LINK_RECEIVER);
+	struct pending *o = slot ? &c->pend[*slot] : NULL;
+
+	if (!o || o->v.cls != RW_CL_PEER_RESET || v->cls != RW_CL_PEER_RESET ||
+	    reset_for_data(&o->ev) || reset_for_data(ev))
+		return;
+	peer_from(v, &o->ev, o->v.state);
+	peer_from(&o->v, ev, v->state);
+	v->conn_id = o->v.conn_id = c->next_conn_id++;
+}
+
+/*
  * Emit v now if its other end already waits (both with one conn_id, the
  * sender's first), else let it wait RW_PENDING_NS for the other end.  conn is
  * the connection v is about (NULL for a reset from no socket).
@@ -371,9 +516,10 @@ static void link_add(struct rw_classifier *c, uint64_t key, uint32_t idx)
 static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_table table,
 		    const struct rw_verdict *v, const struct rw_event *ev, enum link_role role)
 {
-	uint64_t key = link_key_of(ev);
+	uint64_t key = link_key_of(ev), flow = flow_key_of(ev);
 	enum link_role want = role == LINK_SENDER ? LINK_RECEIVER : LINK_SENDER;
-	uint32_t *slot = link_slot(c, key, want);
+	uint32_t *slot = other_slot(c, ev, want);
+	struct rw_verdict waits = *v;
 	struct pending *p;
 
 	if (slot) {
@@ -383,6 +529,9 @@ static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_tab
 		const struct rw_verdict *second = role == LINK_SENDER ? &theirs : &mine;
 
 		*slot = UINT32_MAX;
+		/* the peer did send it: what the probe saw of it is no evidence */
+		mine.ev_mask &= ~RW_VE_PEER;
+		theirs.ev_mask &= ~RW_VE_PEER;
 		mine.conn_id = theirs.conn_id = c->next_conn_id++;
 		mine.link = &theirs;
 		theirs.link = &mine;
@@ -394,10 +543,15 @@ static void deliver(struct rw_classifier *c, struct rw_conn *conn, enum pend_tab
 		pend_release(c, o);
 		return;
 	}
-	p = defer(c, conn, table, v, ev);
+	if (role == LINK_RECEIVER)
+		both_received(c, &waits, ev);
+	p = defer(c, conn, table, &waits, ev);
 	p->role = role;
 	p->link_key = key;
+	p->flow_key = flow;
 	link_add(c, key, (uint32_t)(p - c->pend));
+	if (flow)
+		link_add(c, flow, (uint32_t)(p - c->pend));
 }
 
 /* ------------------------------------------------------------ CLOSE_WAIT */
@@ -406,6 +560,7 @@ static void close_wait_enter(struct rw_classifier *c, struct rw_conn *conn, cons
 {
 	struct cw_watch *w;
 
+	close_wait_unstick(c, conn);	/* its leaving was not seen */
 	conn->close_wait = true;
 	conn->reported = false;
 	conn->since = ev->time_ns;
@@ -414,7 +569,7 @@ static void close_wait_enter(struct rw_classifier *c, struct rw_conn *conn, cons
 		c->cw_head++;
 	}
 	w = &c->cw[c->cw_tail++ % CW_CAP];
-	w->sk = ev->sk;
+	w->sk = sk_key(ev);
 	w->since = ev->time_ns;
 	w->ev = *ev;
 }
@@ -434,6 +589,7 @@ static void close_wait_check(struct rw_classifier *c, uint64_t now_ns)
 		if (!conn || !conn->close_wait || conn->since != w->since || conn->reported)
 			continue;
 		conn->reported = true;
+		c->st.close_wait_stuck++;
 		w->ev.time_ns = w->since + c->close_wait_ns;	/* when it became stuck */
 		memset(&v, 0, sizeof(v));
 		v.cls = RW_CL_CLOSE_WAIT;
@@ -482,7 +638,9 @@ static struct rw_conn *tw_get(struct rw_classifier *c, const struct rw_event *ev
 		tw_forget(c, rw_conntab_oldest(c->tw));
 		tw = rw_conntab_add(c->tw, key);
 	}
-	tw->since = known_start ? ev->time_ns : 0;
+	/* a TIME_WAIT entry (CLOSE) starts it; a timer event from the kernel's
+	 * own record of it knows when it began */
+	tw->since = known_start ? ev->time_ns : ev->since_ns;
 	tw->err_time = ev->time_ns;
 	tw->endpoint = endpoint_key(ev);
 	ep = rw_conntab_get(c->ep, tw->endpoint);
@@ -568,13 +726,16 @@ static bool starts_life(const struct rw_event *ev)
  */
 static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *ev, bool *fresh)
 {
-	struct rw_conn *conn = rw_conntab_get(c->tab, ev->sk);
+	struct rw_conn *conn = rw_conntab_get(c->tab, sk_key(ev));
 	enum rw_state live = ev->kind == RW_EV_STATE ? ev->oldstate : ev->state;
 
 	*fresh = false;
+	if (conn)
+		conn->last_ns = ev->time_ns;
 	if (conn && conn->closed_from != RW_ST_UNKNOWN && live != RW_ST_CLOSE) {
 		conn->destroyed = false;	/* the entry is reused, not forgotten */
 		settle_conn(c, conn);	/* the old connection's verdict stands */
+		close_wait_unstick(c, conn);
 		conn->closed_from = RW_ST_UNKNOWN;
 		conn->peer_reset = conn->keepalive_rst = conn->decided = false;
 		conn->close_wait = conn->reported = false;
@@ -584,16 +745,25 @@ static struct rw_conn *conn_get(struct rw_classifier *c, const struct rw_event *
 	}
 	if (conn)
 		return conn;
-	conn = rw_conntab_add(c->tab, ev->sk);
+	conn = rw_conntab_add(c->tab, sk_key(ev));
 	if (!conn) {
-		drop_conn(c, rw_conntab_oldest(c->tab));
-		c->st.evictions++;
-		conn = rw_conntab_add(c->tab, ev->sk);
+		struct rw_conn *old = rw_conntab_oldest(c->tab);
+
+		/* one whose verdict is out and that waits for nothing loses
+		 * nothing; only the others count as evicted */
+		if (old->decided && old->pending == RW_NO_PENDING && !old->close_wait) {
+			rw_conntab_del(c->tab, old);
+		} else {
+			drop_conn(c, old);
+			c->st.evictions++;
+		}
+		conn = rw_conntab_add(c->tab, sk_key(ev));
 	}
 	/* once the table has evicted, a connection first met mid-life may be
 	 * one of those: what its lost entry knew is missing from its verdict */
 	conn->history_lost = c->st.evictions && !starts_life(ev);
 	conn->closed_from = RW_ST_UNKNOWN;
+	conn->last_ns = ev->time_ns;
 	*fresh = true;
 	return conn;
 }
@@ -614,48 +784,6 @@ static void verdict_init(struct rw_verdict *v, const struct rw_event *ev, enum r
 }
 
 /*
- * tcp_write_err() is the only path that gives up on a connection by timer: it
- * sets sk_err to the soft error an ICMP message left, or ETIMEDOUT.  While
- * connecting, tcp_v[46]_err() also closes the socket on a hard ICMP error,
- * and its earlier ICMPs (those that arrived while connect() held the socket)
- * left the same errno as the soft error: the socket cannot tell the two
- * apart, so in SYN_SENT/SYN_RECV only ETIMEDOUT is a timeout.
- */
-static bool connecting(enum rw_state from)
-{
-	return from == RW_ST_SYN_SENT || from == RW_ST_SYN_RECV;
-}
-
-static bool is_timeout(enum rw_state from, int err, int soft)
-{
-	if (err == ETIMEDOUT)
-		return true;
-	if (connecting(from))
-		return false;
-	return soft && err == soft;
-}
-
-/*
- * Which timer gave up.  The keepalive timer sends an RST first (seen before
- * the CLOSE); TCP_USER_TIMEOUT, when set, bounds both the retransmission and
- * the zero-window probe timers; the probe timer (tcp_probe_timer()) runs
- * with nothing in flight and counts icsk_probes_out.
- */
-static enum rw_subtype timeout_subtype(const struct rw_conn *conn, const struct rw_event *ev,
-				       enum rw_state from)
-{
-	if (connecting(from))
-		return RW_SUB_SYN;
-	if (conn->keepalive_rst)
-		return RW_SUB_KEEPALIVE;
-	if (ev->user_timeout_ms)
-		return RW_SUB_USER_TIMEOUT;
-	if (ev->probes_out > 0 && ev->inflight == 0)
-		return RW_SUB_ZERO_WINDOW;
-	return RW_SUB_RETRANSMIT;
-}
-
-/*
  * The socket left `from` for CLOSE with error err: decide the verdict.  ev is
  * the event that carried the error (the CLOSE transition, or the error report
  * that followed it).  Returns false when err is 0: nothing to decide.
@@ -668,9 +796,9 @@ static bool close_with_error(struct rw_classifier *c, struct rw_conn *conn,
 
 	if (!err)
 		return false;
-	if (is_timeout(from, err, soft)) {
+	if (rw_is_timeout(from, err, soft)) {
 		verdict_init(&v, ev, RW_CL_TIMEOUT, RW_OR_LOCAL, from);
-		v.sub = timeout_subtype(conn, ev, from);
+		v.sub = rw_timeout_subtype(ev, from, conn->keepalive_rst);
 		if (v.sub == RW_SUB_KEEPALIVE) {
 			/* the reason came with the RST, not with this transition */
 			snprintf(v.reason, sizeof(v.reason), "%s", rw_reason_name(conn->rst_reason));
@@ -710,6 +838,7 @@ static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const 
 	bool fin = ev->flags & RW_EVF_FIN_RCVD;
 	bool no_tw = ev->flags & RW_EVF_NO_TW;
 	bool full = !(ev->flags & RW_EVF_ROW_KNOWN) || (ev->flags & RW_EVF_ROW_FULL);
+	struct rw_conn *tw;
 	struct rw_verdict v;
 	struct pending *p;
 
@@ -724,7 +853,9 @@ static void closed_orderly(struct rw_classifier *c, struct rw_conn *conn, const 
 		p->silent = !full;	/* no time-wait socket, no overflow: what follows says */
 		return;
 	}
-	pressure_check(c, tw_get(c, ev, true), ev);
+	tw = tw_get(c, ev, true);
+	if (!(ev->flags & RW_EVF_EP_COUNTED))
+		pressure_check(c, tw, ev);	/* a trace of format 1 */
 }
 
 static void on_close(struct rw_classifier *c, const struct rw_event *ev)
@@ -764,9 +895,10 @@ static void on_state(struct rw_classifier *c, const struct rw_event *ev)
 		conn = conn_get(c, ev, &fresh);
 		close_wait_enter(c, conn, ev);
 	} else if (ev->oldstate == RW_ST_CLOSE_WAIT) {
-		conn = rw_conntab_peek(c->tab, ev->sk);
+		conn = rw_conntab_peek(c->tab, sk_key(ev));
 		if (!conn || !conn->close_wait)
 			return;
+		close_wait_unstick(c, conn);
 		conn->close_wait = false;
 		if (!conn->reported)
 			return;
@@ -804,17 +936,15 @@ static void on_error(struct rw_classifier *c, const struct rw_event *ev)
 	 * none was due (a TCP_REPAIR close) */
 	if (ev->rport == 0)
 		return;
-	conn = rw_conntab_get(c->tab, ev->sk);
+	conn = rw_conntab_get(c->tab, sk_key(ev));
+	/* the kernel sends no CLOSE that carried no error: the report, which
+	 * carries the state it closed from, decides alone */
+	if (!conn && ev->prevstate != RW_ST_UNKNOWN) {
+		conn = conn_get(c, ev, &fresh);
+		conn->closed_from = ev->prevstate;
+	}
 	if (conn && !conn->decided && !conn->peer_reset && conn->closed_from != RW_ST_UNKNOWN)
 		close_with_error(c, conn, ev, conn->closed_from, ev->sk_err, ev->sk_err_soft);
-}
-
-static uint32_t unread_bytes(const struct rw_event *ev)
-{
-	/* the peer's FIN occupies one sequence number until the reader sees EOF */
-	if ((ev->flags & RW_EVF_FIN_RCVD) && ev->unread > 0)
-		return ev->unread - 1;
-	return ev->unread;
 }
 
 /* An RST this host sent for a segment that found no full socket: no socket
@@ -858,64 +988,21 @@ static void reset_reply(struct rw_classifier *c, const struct rw_event *ev)
 }
 
 /*
- * Whether an active reset came with no reason that says why: before 6.10 the
- * tracepoint has none; 6.10 and 6.11 pass NOT_SPECIFIED from every active
- * path (tcp_send_active_reset() got its specific reasons in 6.12).
+ * The state a socket in CLOSE left: from its CLOSE event; from the kernel,
+ * which keeps it and sends it with the RST (no CLOSE event is sent for a
+ * close an RST explains); or, after tcp_reset() closed it, the state the
+ * reset arrived in.  ev: the RST, sent in CLOSE.
  */
-static bool no_reason(const struct rw_event *ev)
+static enum rw_state closed_from(const struct rw_classifier *c, const struct rw_conn *conn,
+				 const struct rw_event *ev)
 {
-	return ev->reason == RW_RSN_NONE || ev->reason == RW_RSN_NOT_SPECIFIED;
-}
-
-/*
- * An RST from a full socket's own path (reasons first; where there is none,
- * the snapshot decides).  prev: the state before CLOSE.
- */
-static enum rw_class local_abort(const struct rw_conn *conn, const struct rw_event *ev,
-				 enum rw_state prev, bool closing)
-{
-	switch (ev->reason) {
-	case RW_RSN_TCP_ABORT_ON_CLOSE:
-		return RW_CL_UNREAD_DATA;
-	case RW_RSN_TCP_ABORT_ON_DATA:
-		return RW_CL_DATA_AFTER_CLOSE;
-	case RW_RSN_TCP_ABORT_ON_LINGER:
-		return RW_CL_LINGER2;
-	case RW_RSN_TCP_ABORT_ON_MEMORY:
-		return RW_CL_MEMORY;
-	default:
-		break;
-	}
-	if (ev->state == RW_ST_SYN_SENT)
-		return RW_CL_BAD_ACK;
-	if (no_reason(ev) && closing && unread_bytes(ev) > 0)
-		return RW_CL_UNREAD_DATA;
-	if (no_reason(ev) && closing && conn->peer_reset)
-		return RW_CL_DATA_AFTER_CLOSE;	/* tcp_reset() ran first: see on_recv_reset() */
-	if (no_reason(ev) && closing && prev == RW_ST_FIN_WAIT2 && ev->linger2 < 0)
-		return RW_CL_LINGER2;
-	/* tcp_close() after sock_orphan(): tcp_check_oom() found too many
-	 * orphans (or memory pressure), so CLOSE, then the RST.  No other
-	 * active reset comes from an orphan already in CLOSE with no segment
-	 * to answer: linger 0 and unread data reset before sock_orphan(), the
-	 * linger2 abort is recognised above, and a reset for data after close
-	 * answers that segment (seen on 6.1: make test-vm, memory). */
-	if (no_reason(ev) && closing && (ev->flags & RW_EVF_ORPHAN) &&
-	    !(ev->flags & RW_EVF_SEG) && !(ev->flags & RW_EVF_LINGER))
-		return RW_CL_MEMORY;
-	/* tcp_disconnect(): close() with linger 0 set SHUTDOWN_MASK first;
-	 * connect(AF_UNSPEC) leaves sk_shutdown alone */
-	if (closing && (ev->flags & RW_EVF_LINGER) && ev->lingertime == 0 && ev->shutdown == 3)
-		return RW_CL_LINGER0;
-	/* tcp_abort() (ss -K): the only active reset, besides the keepalive
-	 * timer's, sent before the socket left its state; 6.11+ sets
-	 * ECONNABORTED only after it, older kernels before */
-	if (ev->sk_err == ECONNABORTED || !closing)
-		return RW_CL_KILLED;
-	if (closing && ev->shutdown == 0 && !(ev->flags & RW_EVF_ORPHAN) &&
-	    !connecting(prev) && prev != RW_ST_UNKNOWN)
-		return RW_CL_KILLED;	/* connect(AF_UNSPEC) by the owner */
-	return RW_CL_UNCLASSIFIED;
+	if (conn->closed_from != RW_ST_UNKNOWN)
+		return conn->closed_from;
+	if (ev->prevstate != RW_ST_UNKNOWN)
+		return ev->prevstate;
+	if (conn->peer_reset && conn->pending != RW_NO_PENDING)
+		return c->pend[conn->pending].ev.state;
+	return ev->state;
 }
 
 /* The owner the pending verdict's event knew, for an event that came after
@@ -956,7 +1043,7 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	closing = ev->state == RW_ST_CLOSE;
 
 	if (ev->reason == RW_RSN_TCP_KEEPALIVE_TIMEOUT ||
-	    (no_reason(ev) && !closing && ev->probes_out > 0 &&
+	    (rw_no_reason(ev) && !closing && ev->probes_out > 0 &&
 	     (ev->flags & RW_EVF_KEEPALIVE) && ev->sk_err == 0)) {
 		conn->keepalive_rst = true;	/* the timeout verdict follows with CLOSE */
 		conn->rst_reason = ev->reason;
@@ -966,19 +1053,19 @@ static void on_send_reset(struct rw_classifier *c, const struct rw_event *ev)
 	 * just before in FIN_WAIT1/2 was tcp_reset() answering data */
 	if (conn->decided && !(conn->peer_reset && conn->pending != RW_NO_PENDING))
 		return;
+	prev = closing ? closed_from(c, conn, ev) : ev->state;
 	cancel_pending(c, conn);
 
-	prev = closing && conn->closed_from != RW_ST_UNKNOWN ? conn->closed_from : ev->state;
-	verdict_init(&v, ev, local_abort(conn, ev, prev, closing), RW_OR_LOCAL, prev);
+	verdict_init(&v, ev, rw_local_abort(ev, prev, closing, conn->peer_reset), RW_OR_LOCAL, prev);
 	if (v.cls == RW_CL_UNREAD_DATA)
-		v.unread_bytes = unread_bytes(ev);
+		v.unread_bytes = rw_unread_bytes(ev);
 	if (v.cls == RW_CL_BAD_ACK)
 		v.origin = RW_OR_REPLY;
 	if (v.cls == RW_CL_KILLED) {
 		v.app_errno = closing ? ECONNRESET : ECONNABORTED;
 		v.ev_mask |= RW_VE_ERRNO | RW_VE_BY;
 	}
-	if (fresh && closing)
+	if (fresh && closing && ev->prevstate == RW_ST_UNKNOWN)
 		v.ev_mask |= RW_VE_NO_STATE;
 	conn->decided = true;
 	conn->await_rst = false;
@@ -1001,16 +1088,21 @@ static void on_recv_reset(struct rw_classifier *c, const struct rw_event *ev)
 	conn->peer_reset = true;
 	conn->decided = true;
 	verdict_init(&v, ev, RW_CL_PEER_RESET, RW_OR_PEER, ev->state);
+	if (ev->flags & RW_EVF_SEQ)
+		v.ev_mask |= RW_VE_SEQ;
+	if (ev->flags & RW_EVF_IDLE) {
+		v.ev_mask |= RW_VE_IDLE;
+		v.idle = rw_idle_fit(ev);
+	}
 	/* tcp_reset(): what the application's next call returns */
 	v.app_errno = ev->state == RW_ST_SYN_SENT ? ECONNREFUSED :
 		      ev->state == RW_ST_CLOSE_WAIT ? EPIPE : ECONNRESET;
 	if (ev->flags & RW_EVF_ORPHAN)
 		v.app_errno = 0;	/* closed already: nobody sees it */
 	v.ev_mask |= RW_VE_ERRNO;
-	/* data after shutdown(RD) in FIN_WAIT1/2: the RST tcp_v4_do_rcv() sends
-	 * next decides (data_after_close); the verdict waits for it */
-	if ((ev->state == RW_ST_FIN_WAIT1 || ev->state == RW_ST_FIN_WAIT2) &&
-	    (ev->shutdown & RCV_SHUTDOWN))
+	/* the RST tcp_v4_do_rcv() sends next decides (data_after_close); the
+	 * verdict waits for it */
+	if (reset_for_data(ev))
 		conn->decided = false;
 	deliver(c, conn, PT_CONN, &v, ev, LINK_RECEIVER);
 }
@@ -1110,7 +1202,7 @@ static void on_tw_timer(struct rw_classifier *c, const struct rw_event *ev)
  */
 static void on_destroy(struct rw_classifier *c, const struct rw_event *ev)
 {
-	struct rw_conn *conn = rw_conntab_get(c->tab, ev->sk);
+	struct rw_conn *conn = rw_conntab_get(c->tab, sk_key(ev));
 
 	if (!conn)
 		return;
@@ -1127,11 +1219,105 @@ static void on_destroy(struct rw_classifier *c, const struct rw_event *ev)
 	drop_conn(c, conn);
 }
 
+/*
+ * The kernel's CLOSE_WAIT walk found a socket there past --close-wait (the
+ * kernel keeps when each socket entered CLOSE_WAIT; no record is sent for
+ * the many that leave it in time).  Its exit comes as a CLOSE_WAIT -> x
+ * transition: on_state() says when it finally closed.
+ */
+static void on_cw_stuck(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_conn *conn;
+	struct rw_verdict v;
+	bool fresh;
+
+	conn = conn_get(c, ev, &fresh);
+	if (conn->close_wait && conn->reported)
+		return;
+	close_wait_unstick(c, conn);	/* its leaving was not seen */
+	conn->close_wait = conn->reported = true;
+	c->st.close_wait_stuck++;
+	conn->since = ev->since_ns;
+	verdict_init(&v, ev, RW_CL_CLOSE_WAIT, RW_OR_LIFECYCLE, RW_ST_CLOSE_WAIT);
+	v.sub = RW_SUB_STUCK;
+	if (ev->since_ns && ev->since_ns <= ev->time_ns) {
+		v.duration_ns = ev->time_ns - ev->since_ns;
+		v.ev_mask |= RW_VE_DURATION;
+	}
+	out(c, &v);
+}
+
+/* A TIME_WAIT entry brought its endpoint to --port-pressure: the kernel
+ * counts TIME_WAIT sockets per endpoint and says so once. */
+static void on_pressure(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_verdict v;
+
+	memset(&v, 0, sizeof(v));
+	v.cls = RW_CL_PORT_PRESSURE;
+	v.origin = RW_OR_LIFECYCLE;
+	v.state = RW_ST_TIME_WAIT;
+	v.ev = ev;
+	v.tw_count = ev->tw_count;
+	v.ev_mask = RW_VE_PRESSURE;
+	out(c, &v);
+}
+
+/*
+ * The peer probe found the other end of a reset receiver (ev->about) among
+ * the sockets rstwatch watches on this host, synchronised: if no RST of this
+ * host on the connection comes within the receiver's wait, neither end sent
+ * it (settle()).  A receiver no longer waiting (linked, or settled) ignores it.
+ */
+static void on_peer(struct rw_classifier *c, const struct rw_event *ev)
+{
+	uint32_t *slot = other_slot(c, ev, LINK_RECEIVER);
+	struct pending *p = slot ? &c->pend[*slot] : NULL;
+
+	if (!p || p->ev.sk != ev->about || p->v.cls != RW_CL_PEER_RESET)
+		return;
+	peer_from(&p->v, ev, ev->state);
+}
+
+/* tcp_validate_incoming() refused an RST: the connection lives on. */
+static void on_challenge(struct rw_classifier *c, const struct rw_event *ev)
+{
+	struct rw_verdict v;
+
+	verdict_init(&v, ev, RW_CL_CHALLENGED_RST, RW_OR_PEER, ev->state);
+	v.sub = ev->flags & RW_EVF_IN_WINDOW ? RW_SUB_IN_WINDOW : RW_SUB_OUT_OF_WINDOW;
+	if (ev->flags & RW_EVF_SEQ)
+		v.ev_mask |= RW_VE_SEQ;
+	out(c, &v);
+}
+
+/*
+ * Forget connections whose verdict is out and that wait for nothing, once
+ * nothing was heard of them for RW_CONN_AGE_NS: the kernel sends no destroy
+ * for them (it keeps their story and sends only what becomes a verdict), so
+ * without this their entries would fill the table.  A few per event, oldest
+ * first; one still in use is moved to the front.
+ */
+static void conn_age(struct rw_classifier *c, uint64_t now_ns)
+{
+	for (int i = 0; i < 4; i++) {
+		struct rw_conn *conn = rw_conntab_oldest(c->tab);
+
+		if (!conn || conn->last_ns + RW_CONN_AGE_NS > now_ns)
+			return;
+		if (conn->pending == RW_NO_PENDING && !conn->close_wait)
+			rw_conntab_del(c->tab, conn);
+		else
+			rw_conntab_get(c->tab, conn->sk)->last_ns = now_ns;
+	}
+}
+
 void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 {
 	c->st.events++;
 	rw_classify_tick(c, ev->time_ns);
 	tw_age(c, ev->time_ns);
+	conn_age(c, ev->time_ns);
 	switch (ev->kind) {
 	case RW_EV_STATE:
 		on_state(c, ev);
@@ -1155,6 +1341,18 @@ void rw_classify(struct rw_classifier *c, const struct rw_event *ev)
 		break;
 	case RW_EV_TW_SYN_REUSE:
 		on_tw_syn_reuse(c, ev);
+		break;
+	case RW_EV_CW_STUCK:
+		on_cw_stuck(c, ev);
+		break;
+	case RW_EV_PRESSURE:
+		on_pressure(c, ev);
+		break;
+	case RW_EV_PEER:
+		on_peer(c, ev);
+		break;
+	case RW_EV_CHALLENGE:
+		on_challenge(c, ev);
 		break;
 	default:
 		break;

@@ -20,6 +20,9 @@ struct rw_classify_stats {
 	uint64_t verdicts;
 	uint64_t evictions;	/* connections dropped from the full state table */
 	uint64_t cw_dropped;	/* CLOSE_WAIT sockets no longer watched: too many at once */
+	/* gauges, now: */
+	uint64_t time_wait;	/* connections in TIME_WAIT (entered, end not yet seen) */
+	uint64_t close_wait_stuck;	/* reported close_wait/stuck and still in CLOSE_WAIT */
 };
 
 /* capacity: connections tracked at once; NULL on allocation failure. */
@@ -46,5 +49,15 @@ void rw_classify_stats(const struct rw_classifier *c, struct rw_classify_stats *
 /* How long an error reported before CLOSE still explains that CLOSE: the two
  * come from one kernel call chain, microseconds apart. */
 #define RW_ERR_FRESH_NS (10ull * 1000 * 1000)
+/* How long a connection whose verdict is out stays known with no event:
+ * every event of one abort comes within microseconds of the others. */
+#define RW_CONN_AGE_NS (1000ull * 1000 * 1000)
+/* peer_reset's middlebox hints (idle_fit()): a silence of at least
+ * RW_IDLE_MIN_MS, a round number when within RW_IDLE_SLACK_MS of a multiple
+ * of RW_IDLE_ROUND_MS (idle timeouts are set in such numbers: 60, 300, 350 s);
+ * "just sent" within RW_IDLE_SLACK_MS (a LAN's round trip and a jiffy or two) */
+#define RW_IDLE_MIN_MS 5000u
+#define RW_IDLE_ROUND_MS 5000u
+#define RW_IDLE_SLACK_MS 250u
 
 #endif /* RSTWATCH_CLASSIFY_H */

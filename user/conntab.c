@@ -14,6 +14,8 @@ struct rw_conntab {
 	uint32_t capacity;
 	uint32_t count;
 	uint32_t free;		/* free list through hnext */
+	uint32_t fresh;		/* entries from here on never used: their pages untouched,
+				   so memory follows the peak of use, not the capacity */
 	uint32_t head, tail;	/* LRU list: head most recent */
 };
 
@@ -47,9 +49,8 @@ struct rw_conntab *rw_conntab_new(size_t capacity)
 	memset(t->bucket, 0xff, nb * sizeof(*t->bucket));
 	t->nbuckets = nb;
 	t->capacity = capacity;
-	for (uint32_t i = 0; i < capacity; i++)
-		t->e[i].hnext = i + 1 < capacity ? i + 1 : NIL;
-	t->free = 0;
+	t->free = NIL;
+	t->fresh = 0;
 	t->head = t->tail = NIL;
 	return t;
 }
@@ -124,10 +125,13 @@ struct rw_conn *rw_conntab_add(struct rw_conntab *t, uint64_t sk)
 	uint32_t i = t->free, b = hash_sk(sk, t->nbuckets);
 	struct rw_conn *c;
 
-	if (i == NIL)
+	if (i != NIL)
+		t->free = t->e[i].hnext;
+	else if (t->fresh < t->capacity)
+		i = t->fresh++;
+	else
 		return NULL;
 	c = &t->e[i];
-	t->free = c->hnext;
 	memset(c, 0, sizeof(*c));
 	c->sk = sk;
 	c->pending = RW_NO_PENDING;

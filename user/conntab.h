@@ -24,6 +24,7 @@ struct rw_conn {
 	uint64_t err_time;	/* event time of err below */
 	uint64_t since;		/* entered CLOSE_WAIT; time-wait: entered TIME_WAIT, 0 unknown */
 	uint64_t endpoint;	/* time-wait: key of its port-pressure endpoint */
+	uint64_t last_ns;	/* connection: time of its latest event */
 	int32_t err, err_soft;	/* reported before CLOSE (6.1 tcp_write_err(), tcp_abort()) */
 	uint32_t count;		/* endpoint: live TIME_WAIT sockets */
 	uint8_t closed_from;	/* enum rw_state left for CLOSE, RW_ST_UNKNOWN if not seen */

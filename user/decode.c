@@ -15,12 +15,19 @@
 #include "decode.h"
 #include "events.h"
 
-_Static_assert(sizeof(struct rw_record) == 208, "rw_record layout changed: update rw_decode()");
+_Static_assert(sizeof(struct rw_record) == 264, "rw_record layout changed: update rw_decode()");
 _Static_assert((int)RW_EV_STATE == (int)RW_REC_SET_STATE &&
 	       (int)RW_EV_SEND_RESET == (int)RW_REC_SEND_RESET &&
 	       (int)RW_EV_RECV_RESET == (int)RW_REC_RECV_RESET &&
 	       (int)RW_EV_ERROR == (int)RW_REC_ERROR &&
-	       (int)RW_EV_DESTROY == (int)RW_REC_DESTROY, "event kinds mirror record types");
+	       (int)RW_EV_DESTROY == (int)RW_REC_DESTROY && (int)RW_EV_TW_ARM == (int)RW_REC_TW_ARM &&
+	       (int)RW_EV_TW_CANCEL == (int)RW_REC_TW_CANCEL &&
+	       (int)RW_EV_TW_EXPIRE == (int)RW_REC_TW_EXPIRE &&
+	       (int)RW_EV_TW_SYN_REUSE == (int)RW_REC_TW_SYN_REUSE &&
+	       (int)RW_EV_CW_STUCK == (int)RW_REC_CW_STUCK &&
+	       (int)RW_EV_PRESSURE == (int)RW_REC_PRESSURE &&
+	       (int)RW_EV_CHALLENGE == (int)RW_REC_CHALLENGE &&
+	       (int)RW_EV_PEER == (int)RW_REC_PEER, "event kinds mirror record types");
 
 _Static_assert(RW_SEG_SYN == RW_TCP_SYN && RW_SEG_ACK == RW_TCP_ACK && RW_SEG_FIN == RW_TCP_FIN &&
 	       RW_SEG_RST == RW_TCP_RST, "segment flags are copied as the wire's bits");
@@ -103,7 +110,7 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 
 	if (size < sizeof(*r))
 		return -1;
-	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_TW_SYN_REUSE)
+	if (r->type < RW_REC_SET_STATE || r->type > RW_REC_PEER)
 		return -1;
 
 	memset(ev, 0, sizeof(*ev));
@@ -116,6 +123,7 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 	ev->state = state_of(d, r->state);
 	ev->oldstate = state_of(d, r->oldstate);
 	ev->newstate = state_of(d, r->newstate);
+	ev->prevstate = state_of(d, r->prevstate);
 	ev->family = r->family == AF_INET6 ? 6 : 4;
 	memcpy(ev->laddr, r->laddr, 16);
 	memcpy(ev->raddr, r->raddr, 16);
@@ -165,15 +173,21 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 		ev->snd_wnd = r->snd_wnd;
 		ev->bytes_received = r->bytes_received;
 		ev->bytes_acked = r->bytes_acked;
+		ev->snd_una = r->snd_una;
+		ev->rcv_nxt = r->rcv_nxt;
 	}
+	if (r->xflags & RW_XF_ACTIVE)
+		ev->flags |= RW_EVF_ACTIVE;
+	if (r->xflags & RW_XF_PASSIVE)
+		ev->flags |= RW_EVF_PASSIVE;
 	if (r->sk_flags & RW_SKF_OWNER) {
 		ev->flags |= RW_EVF_OWNER;
 		ev->pid = r->owner_pid;
 		memcpy(ev->comm, r->owner_comm, RW_COMM_MAX);
 		if (r->start_ns)
 			ev->start_ns = r->start_ns + d->boot_to_real_ns;
-		if (d->cgroup_path)
-			d->cgroup_path(r->owner_cgroup, ev->cgroup, sizeof(ev->cgroup));
+		if (d->owner_cgroup)
+			d->owner_cgroup(r->owner_cgroup, ev);
 	}
 	if (r->xflags & RW_XF_SUBSTATE) {
 		ev->flags |= RW_EVF_SUBSTATE;
@@ -196,6 +210,29 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 		if (r->xflags & RW_XF_ROW_FULL)
 			ev->flags |= RW_EVF_ROW_FULL;
 	}
+	if (r->xflags & RW_XF_EP_COUNTED)
+		ev->flags |= RW_EVF_EP_COUNTED;
+	if (r->type == RW_REC_DESTROY && (r->xflags & RW_XF_CLOSE_UNSEEN))
+		ev->flags |= RW_EVF_CLOSE_UNSEEN;
+	if (r->xflags & RW_XF_SINCE)
+		ev->since_ns = r->since_ns + d->boot_to_real_ns;
+	ev->tw_count = r->count;
+	ev->seg_seq = r->seg_seq;
+	if (r->rflags & RW_RF_SEQ) {
+		ev->flags |= RW_EVF_SEQ;
+		ev->rcv_nxt = r->rcv_nxt;
+		ev->snd_nxt = r->snd_nxt;
+		ev->rcv_wnd = r->rcv_wnd;
+	}
+	if (r->rflags & RW_RF_IDLE) {
+		ev->flags |= RW_EVF_IDLE;
+		ev->last_sent_ms = r->last_sent_ms;
+		ev->last_recv_ms = r->last_recv_ms;
+		ev->last_ack_ms = r->last_ack_ms;
+	}
+	if (r->rflags & RW_RF_IN_WINDOW)
+		ev->flags |= RW_EVF_IN_WINDOW;
+	ev->about = r->about;
 	if (r->xflags & RW_XF_CONTEXT) {
 		ev->flags |= RW_EVF_CONTEXT;
 		if (r->xflags & RW_XF_SOFTIRQ)

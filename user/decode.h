@@ -18,7 +18,8 @@ struct rw_decoder {
 	char reason_names[RW_MAX_KREASONS][RW_REASON_NAME_MAX];	/* kernel's own names */
 	bool have_reasons;		/* this kernel has enum sk_rst_reason */
 	int64_t boot_to_real_ns;	/* CLOCK_REALTIME - CLOCK_BOOTTIME */
-	int (*cgroup_path)(uint64_t id, char *buf, size_t len);	/* NULL: leave "" */
+	/* the owner's cgroup id -> ev->cgroup and ev->ctr; NULL: leave "" */
+	void (*owner_cgroup)(uint64_t id, struct rw_event *ev);
 };
 
 /*

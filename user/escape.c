@@ -50,20 +50,20 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* Bytes that pass through both escapers unchanged: printable ASCII but the
- * backslash (and, for JSON, the quote). */
-static bool plain(unsigned char c, bool json)
+/* Bytes that pass through every escaper unchanged: printable ASCII but the
+ * backslash (and, inside quotes: JSON, a label value, the quote). */
+static bool plain(unsigned char c, bool quoted)
 {
-	return c >= 0x20 && c < 0x7f && c != '\\' && !(json && c == '"');
+	return c >= 0x20 && c < 0x7f && c != '\\' && !(quoted && c == '"');
 }
 
 /* Length of the run of plain bytes at s: copied in one go, because a stdio
  * call per byte was most of the cost of a JSON line (the hints are long). */
-static size_t plain_run(const unsigned char *s, size_t n, bool json)
+static size_t plain_run(const unsigned char *s, size_t n, bool quoted)
 {
 	size_t i = 0;
 
-	while (i < n && plain(s[i], json))
+	while (i < n && plain(s[i], quoted))
 		i++;
 	return i;
 }
@@ -126,22 +126,28 @@ void rw_json_str(FILE *f, const char *str, size_t maxlen)
 	fputc('"', f);
 }
 
-size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
+/* Text and Prometheus label values: an unsafe byte becomes \xNN; in a label
+ * value the backslash that introduces it is itself escaped, as is '"', so
+ * the value Prometheus stores reads exactly as the text output prints it. */
+static size_t text_esc(FILE *f, const char *str, size_t maxlen, bool label)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strnlen(str, maxlen), cols = 0;
 
 	while (n > 0) {
-		size_t len = plain_run(s, n, false);
+		size_t len = plain_run(s, n, label);
 
 		if (len > 0) {
 			fwrite(s, 1, len, f);
 			cols += len;
 		} else if ((len = utf8_len(s, n)) == 0 || *s < 0x20 || *s == 0x7f || *s == '\\' ||
 			   is_c1(s, len)) {
-			fprintf(f, "\\x%02x", *s);	/* a C1's second byte: the next turn */
+			fprintf(f, label ? "\\\\x%02x" : "\\x%02x", *s);	/* a C1's second byte: the next turn */
 			len = 1;
 			cols += 4;
+		} else if (*s == '"') {
+			fputs("\\\"", f);	/* only a label gets here: plain() passes it in text */
+			cols++;
 		} else {
 			fwrite(s, 1, len, f);
 			cols++;		/* one character, whatever its byte length */
@@ -150,4 +156,14 @@ size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
 		n -= len;
 	}
 	return cols;
+}
+
+size_t rw_text_str(FILE *f, const char *str, size_t maxlen)
+{
+	return text_esc(f, str, maxlen, false);
+}
+
+void rw_prom_label(FILE *f, const char *str, size_t maxlen)
+{
+	text_esc(f, str, maxlen, true);
 }

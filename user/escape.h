@@ -16,5 +16,9 @@ void rw_json_str(FILE *f, const char *str, size_t maxlen);
 /* Write str for a terminal: control bytes, backslash and invalid UTF-8 as \xNN.
  * Returns the characters written, for alignment. */
 size_t rw_text_str(FILE *f, const char *str, size_t maxlen);
+/* Write str as the content of a Prometheus/OpenMetrics label value: as
+ * rw_text_str() prints it, with that backslash and '"' escaped for the
+ * exposition format (which decodes \\, \" and \n only). */
+void rw_prom_label(FILE *f, const char *str, size_t maxlen);
 
 #endif /* RSTWATCH_ESCAPE_H */

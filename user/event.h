@@ -61,11 +61,19 @@ enum rw_ev_kind {
 	RW_EV_SEND_RESET,	/* this host sent an RST */
 	RW_EV_RECV_RESET,	/* a socket accepted an incoming RST */
 	RW_EV_ERROR,		/* an error was reported to the socket's owner */
-	RW_EV_DESTROY,		/* the socket was freed */
+	RW_EV_DESTROY,		/* the socket was freed (live: only a close unseen,
+				   RW_EVF_CLOSE_UNSEEN) */
 	RW_EV_TW_ARM,		/* a time-wait socket's timer was (re)armed */
 	RW_EV_TW_CANCEL,	/* ... cancelled: the socket dies early, or is re-armed */
 	RW_EV_TW_EXPIRE,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
 	RW_EV_TW_SYN_REUSE,	/* a SYN's new connection took a time-wait socket's 4-tuple */
+	RW_EV_CW_STUCK,		/* in CLOSE_WAIT since since_ns, past --close-wait (kernel walk) */
+	RW_EV_PRESSURE,		/* a TIME_WAIT entry brought its endpoint to tw_count sockets,
+				   --port-pressure percent of the ephemeral range */
+	RW_EV_CHALLENGE,	/* a socket refused an RST (RFC 5961): seg_seq against its
+				   rcv_nxt, RW_EVF_IN_WINDOW if it answered a challenge ACK */
+	RW_EV_PEER,		/* the other end of reset receiver `about` is a socket of
+				   this host that rstwatch watches: its state, owner, seqs */
 };
 
 /* rw_event.flags */
@@ -89,6 +97,16 @@ enum rw_ev_kind {
 #define RW_EVF_ROW_KNOWN (1u << 15)	/* FIN_WAIT2/CLOSING -> CLOSE: whether the time-wait
 					   death row was full is known (RW_EVF_ROW_FULL) */
 #define RW_EVF_ROW_FULL	(1u << 16)	/* ... it was: no time-wait socket could be made */
+#define RW_EVF_EP_COUNTED (1u << 17)	/* TIME_WAIT entry: port pressure is counted in the
+					   kernel and arrives as RW_EV_PRESSURE */
+#define RW_EVF_ACTIVE	(1u << 18)	/* this side sent the first SYN (connect()) */
+#define RW_EVF_PASSIVE	(1u << 19)	/* this side answered it (accepted) */
+#define RW_EVF_CLOSE_UNSEEN (1u << 20)	/* RW_EV_DESTROY: the socket's move to CLOSE ran no
+					   program (the kernel skipped it): how it ended is
+					   not known, and a verdict it made may be missing */
+#define RW_EVF_SEQ	(1u << 21)	/* snd_nxt, rcv_wnd are valid (rcv_nxt: RW_EVF_FULL) */
+#define RW_EVF_IDLE	(1u << 22)	/* last_sent_ms, last_recv_ms, last_ack_ms are valid */
+#define RW_EVF_IN_WINDOW (1u << 23)	/* RW_EV_CHALLENGE: the RST fell in the receive window */
 
 /* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
 #define RW_SEG_FIN 0x01
@@ -98,6 +116,22 @@ enum rw_ev_kind {
 
 #define RW_REASON_NAME_MAX 40
 #define RW_CGROUP_MAX 128
+#define RW_RUNTIME_MAX 16
+#define RW_CONTAINER_ID_MAX 65	/* 64 hex digits, as every runtime here names them */
+#define RW_POD_UID_MAX 37	/* 8-4-4-4-12 */
+#define RW_POD_NS_MAX 64	/* a Kubernetes namespace is a DNS label: 63 */
+#define RW_POD_NAME_MAX 254	/* a pod name is a DNS subdomain: 253 */
+
+/* The owner's container and pod: runtime, id and pod UID from its cgroup
+ * path (container.c), the pod's namespace and name from the kubelet's pod
+ * log directories (pods.c); "" where unknown. */
+struct rw_container {
+	char runtime[RW_RUNTIME_MAX];	/* "containerd", "cri-o", "docker", "podman" */
+	char id[RW_CONTAINER_ID_MAX];
+	char pod_uid[RW_POD_UID_MAX];
+	char pod_ns[RW_POD_NS_MAX];
+	char pod[RW_POD_NAME_MAX];
+};
 
 struct rw_event {
 	uint64_t time_ns;	/* CLOCK_REALTIME, ns */
@@ -135,6 +169,22 @@ struct rw_event {
 	char reason_name[RW_REASON_NAME_MAX];	/* kernel name without SK_RST_REASON_, "" none */
 	uint8_t tw_substate;	/* time-wait socket: RW_ST_FIN_WAIT2 or RW_ST_TIME_WAIT */
 	uint16_t port_lo, port_hi;	/* the netns's ephemeral port range */
+	uint8_t prevstate;	/* RST sent in CLOSE: the state it closed from (RW_ST_UNKNOWN) */
+	uint64_t since_ns;	/* CLOCK_REALTIME: TIME_WAIT (tw events) or CLOSE_WAIT
+				   (RW_EV_CW_STUCK) began, 0 unknown */
+	uint32_t tw_count;	/* RW_EV_PRESSURE: TIME_WAIT sockets to the endpoint */
+	struct rw_container ctr;	/* the owner's container and pod (RW_EVF_OWNER) */
+	uint32_t snd_una, rcv_nxt;	/* RW_EVF_FULL: raw, for the initial sequence numbers;
+					   an RST is accepted at rcv_nxt only */
+	uint32_t seg_seq;	/* RW_EV_CHALLENGE: the refused RST's sequence number */
+	uint32_t snd_nxt, rcv_wnd;	/* RW_EVF_SEQ: the rest of the socket's sequence space */
+	/* RW_EVF_IDLE: ms since the last data sent, data received, ACK received */
+	uint32_t last_sent_ms, last_recv_ms, last_ack_ms;
+	uint64_t about;		/* RW_EV_PEER: the reset receiver's identity (its sk) */
+
+	/* not in trace files: which of the files given to -r it came from (0
+	 * live); the classifier keeps the sockets of each apart */
+	uint8_t source;
 };
 
 const char *rw_state_name(enum rw_state s);

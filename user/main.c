@@ -1,11 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* rstwatch: argv -> options -> trace -> decode -> classify -> output. */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,47 +15,27 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "child.h"
 #include "classify.h"
 #include "decode.h"
+#include "filter.h"
+#include "httpd.h"
 #include "loader.h"
+#include "merge.h"
+#include "outfile.h"
+#include "metrics.h"
+#include "options.h"
 #include "output.h"
+#include "pods.h"
 #include "privs.h"
 #include "sink.h"
 #include "summary.h"
 #include "trace.h"
 
-#ifndef RSTWATCH_VERSION
-#define RSTWATCH_VERSION "0.1.0"
-#endif
-
-#define EXIT_USAGE 2
 #define EXIT_FORBIDDEN 3	/* --fail-on matched */
 #define FORBIDDEN_SHOWN 32	/* forbidden verdicts repeated on stderr at exit */
 #define DRAIN_MS 100		/* bound on how long a record waits in the ring buffer */
-#define CONN_CAPACITY 65536	/* connections the classifier tracks at once */
-/* After SIGINT/SIGTERM with -- CMD: pass the signal on at once (or, for a
- * Ctrl-C the terminal has already delivered to CMD, after FORWARD_MS), then
- * SIGKILL CMD at KILL_MS, so rstwatch is gone within 2 s whatever CMD does. */
-#define FORWARD_MS 300
-#define KILL_MS 1500
-
-struct options {
-	bool json;
-	bool events;	/* --events: print decoded events, not verdicts */
-	bool verbose;
-	const char *write_path;	/* -w: record the event stream */
-	const char *read_path;	/* -r: replay a recorded stream */
-	const char *out_path;	/* -o: verdicts to this file, reopened on SIGHUP */
-	bool count;		/* -c: summary at exit */
-	char **cmd;		/* -- CMD ARGS: run it, trace its process tree */
-	uint32_t fail_on;	/* --fail-on: bit per enum rw_class */
-	uint64_t interval_ns;	/* -i: summary every so often, 0 never */
-	uint64_t close_wait_ns;	/* --close-wait */
-	unsigned int pressure_pct;	/* --port-pressure */
-	uint32_t conn_capacity;	/* --conn-table: connections tracked at once */
-	struct rw_loader_opts load;
-	struct rw_privs privs;	/* --user */
-};
+#define WALK_NS 1000000000ull	/* the CLOSE_WAIT walk runs this often (or at half --close-wait) */
 
 struct run {
 	const struct options *opt;
@@ -68,10 +43,14 @@ struct run {
 	struct rw_classifier *cls;
 	FILE *out;		/* verdicts, into sink; NULL when -w - takes stdout */
 	struct rw_sink sink;	/* stdout or -o FILE under out */
+	struct rw_text_hints hints;	/* text: each hint once */
 	FILE *trace;		/* -w */
 	struct rw_tracer *tracer;	/* live only: its counters go into summaries */
 	struct rw_trace_end recorded;	/* replay: the recording run's counters */
+	struct rw_trace_end tw_from;	/* its TIME_WAIT counts at the last -i summary */
 	struct rw_summary total, interval;
+	struct rw_metrics *metrics;	/* --metrics */
+	struct rw_httpd *httpd;	/* ... and its endpoint */
 	uint64_t events;	/* events that reached the classifier */
 	uint64_t next_ns;	/* end of the current -i interval */
 	uint64_t last_ns;	/* stream time: latest event or recorded tick */
@@ -94,294 +73,33 @@ static void on_hup(int sig)
 	reopen = 1;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: rstwatch [OPTIONS]                 trace this host live (root)\n"
-"       rstwatch [OPTIONS] -- CMD [ARGS]   run CMD, trace only its process tree\n"
-"       rstwatch -r FILE [-j] [-c]         replay a trace recorded with -w\n"
-"Tell why TCP connections on this host end badly: who reset or gave up on them,\n"
-"which process owned the socket, the evidence, and what to do.\n"
-"\n"
-"Output:\n"
-"  -j, --json            JSON Lines, one object per verdict (default: aligned text)\n"
-"  -o, --output FILE     write verdicts to FILE (appended) instead of stdout;\n"
-"                        SIGHUP reopens it (for logrotate)\n"
-"  -w FILE               also record the decoded event stream to FILE (- for\n"
-"                        stdout, which then carries only the trace)\n"
-"  -r FILE               replay a recorded trace (- for stdin): no BPF, no root\n"
-"  -c, --count           print a summary (counts per class, losses) at exit\n"
-"  -i, --interval SECS   print a summary of the last SECS seconds every SECS\n"
-"\n"
-"Lifecycle:\n"
-"      --close-wait SECS report a socket left in CLOSE_WAIT longer than SECS\n"
-"                        (default 10), and again when it closes\n"
-"      --port-pressure PCT\n"
-"                        report an endpoint once its TIME_WAIT sockets reach PCT\n"
-"                        percent of the ephemeral port range (default 50)\n"
-"\n"
-"Gate a command:\n"
-"      --fail-on CLASS[,CLASS...]\n"
-"                        exit 3, repeating those verdicts on stderr, if any\n"
-"                        verdict of these classes occurred (else CMD's status)\n"
-"\n"
-"Filters (applied in the kernel):\n"
-"  -p, --pid PID         only sockets owned by process PID\n"
-"      --port PORT       only connections with PORT at either end\n"
-"      --netns NS        only network namespace NS: an inode number or a path\n"
-"                        such as /run/netns/NAME or /proc/PID/ns/net\n"
-"  -4, -6                only IPv4 / only IPv6\n"
-"\n"
-"Tuning:\n"
-"  -b, --buffer MIB      ring buffer size in MiB, a power of two (default 8)\n"
-"      --conn-table N    connections the classifier follows at once (default\n"
-"                        65536, ~4 MiB); beyond, the least recently used is\n"
-"                        evicted and its verdict marked partial\n"
-"  -v, --verbose         libbpf's messages and the kernel features in use\n"
-"      --user NAME       run as user NAME once the programs are attached\n"
-"      --btf FILE        the kernel's BTF from FILE (BTFHub style) instead of\n"
-"                        /sys/kernel/btf/vmlinux\n"
-"      --events          print every decoded kernel event instead of verdicts\n"
-"                        (to see what the classifier sees)\n"
-"  -h, --help            this help\n"
-"  -V, --version         version\n"
-"\n"
-"Verdicts: linger0 unread_data data_after_close linger2 memory killed\n"
-"timeout/{retransmit,syn,keepalive,user_timeout,zero_window} refused half_open\n"
-"time_wait_rst bad_ack listen_overflow peer_reset, and the lifecycle events\n"
-"time_wait[/{expired,reused,killed}] time_wait_overflow close_wait/{stuck,closed}\n"
-"port_pressure; unclassified.  See rstwatch(8).\n"
-"Needs root, or CAP_BPF and CAP_PERFMON; once attached it drops every\n"
-"capability (see SECURITY in rstwatch(8)).  Stop with Ctrl-C.\n");
-}
-
-static void die_usage(const char *fmt, const char *arg)
-{
-	fputs("rstwatch: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (see rstwatch --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-static unsigned long parse_num(const char *s, unsigned long min, unsigned long max,
-			       const char *what)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	if (!*s || *s == '-' || *s == '+')
-		die_usage(what, s);
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		die_usage(what, s);
-	return v;
-}
-
-/* --netns takes an inode number or a path to a netns file. */
-static uint32_t parse_netns(const char *s)
-{
-	struct stat st;
-
-	if (*s >= '0' && *s <= '9')
-		return (uint32_t)parse_num(s, 1, UINT32_MAX, "--netns: '%s' is not a netns inode or path");
-	if (stat(s, &st) < 0) {
-		fprintf(stderr, "rstwatch: --netns: %s: %s (give a netns inode or a path such as "
-			"/run/netns/NAME)\n", s, strerror(errno));
-		exit(EXIT_USAGE);
-	}
-	return (uint32_t)st.st_ino;
-}
-
-/* --fail-on unread_data,half_open -> a bit per class */
-static uint32_t parse_classes(const char *list)
-{
-	char buf[256], *save = NULL, *tok;
-	uint32_t mask = 0;
-
-	if (strlen(list) >= sizeof(buf))
-		die_usage("--fail-on: list too long: '%s'", list);
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		enum rw_class c = rw_class_from_name(tok);
-
-		if (c == RW_CL_COUNT)
-			die_usage("--fail-on: unknown class '%s' (classes are listed in rstwatch(8))", tok);
-		mask |= 1u << c;
-	}
-	if (!mask)
-		die_usage("--fail-on: no class in '%s'", list);
-	return mask;
-}
-
-/* The option getopt just rejected: "-x" from a cluster like "-jx", else the word. */
-static const char *optname(const char *word)
-{
-	static char shortopt[3] = "-?";
-
-	if (optopt && word[0] == '-' && word[1] != '-') {
-		shortopt[1] = (char)optopt;
-		return shortopt;
-	}
-	return word;
-}
-
-static void parse_args(int argc, char **argv, struct options *o)
-{
-	enum { OPT_PORT = 256, OPT_NETNS, OPT_EVENTS, OPT_FAIL_ON, OPT_USER, OPT_BTF,
-	       OPT_CLOSE_WAIT, OPT_PRESSURE, OPT_CONN_TABLE };
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "netns", required_argument, NULL, OPT_NETNS },
-		{ "buffer", required_argument, NULL, 'b' },
-		{ "events", no_argument, NULL, OPT_EVENTS },
-		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
-		{ "close-wait", required_argument, NULL, OPT_CLOSE_WAIT },
-		{ "port-pressure", required_argument, NULL, OPT_PRESSURE },
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "btf", required_argument, NULL, OPT_BTF },
-		{ "conn-table", required_argument, NULL, OPT_CONN_TABLE },
-		{ "write", required_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "count", no_argument, NULL, 'c' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "read", required_argument, NULL, 'r' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool v4 = false, v6 = false;
-	unsigned long mib;
-	char err[256];
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->load.ringbuf_bytes = 8u << 20;
-	o->close_wait_ns = RW_CLOSE_WAIT_DEFAULT_NS;
-	o->pressure_pct = RW_PRESSURE_DEFAULT_PCT;
-	o->conn_capacity = CONN_CAPACITY;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:jp:b:vhV46w:r:ci:o:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = true;
-			break;
-		case 'p':
-			o->load.filters.pid = (uint32_t)parse_num(optarg, 1, INT_MAX,
-								   "-p: '%s' is not a process id");
-			break;
-		case OPT_PORT:
-			o->load.filters.port = (uint16_t)parse_num(optarg, 1, 65535,
-								    "--port: '%s' is not a port (1-65535)");
-			break;
-		case OPT_NETNS:
-			o->load.filters.netns = parse_netns(optarg);
-			break;
-		case OPT_EVENTS:
-			o->events = true;
-			break;
-		case OPT_FAIL_ON:
-			o->fail_on |= parse_classes(optarg);
-			break;
-		case OPT_CLOSE_WAIT:
-			o->close_wait_ns = parse_num(optarg, 1, 86400, "--close-wait: '%s' is not a "
-						     "number of seconds (1-86400)") * 1000000000ull;
-			break;
-		case OPT_PRESSURE:
-			o->pressure_pct = (unsigned int)parse_num(optarg, 1, 100, "--port-pressure: "
-								  "'%s' is not a percentage (1-100)");
-			break;
-		case OPT_CONN_TABLE:
-			o->conn_capacity = (uint32_t)parse_num(optarg, 16, 1u << 24,
-				"--conn-table: '%s' is not a number of connections (16-16777216)");
-			break;
-		case OPT_BTF:
-			o->load.btf_path = optarg;
-			break;
-		case OPT_USER:
-			if (rw_privs_user(&o->privs, optarg, err, sizeof(err)))
-				die_usage("%s", err);
-			break;
-		case 'w':
-			o->write_path = optarg;
-			break;
-		case 'o':
-			o->out_path = optarg;
-			break;
-		case 'r':
-			o->read_path = optarg;
-			break;
-		case 'c':
-			o->count = true;
-			break;
-		case 'i':
-			o->interval_ns = parse_num(optarg, 1, 86400,
-						   "-i: '%s' is not a number of seconds (1-86400)") *
-					 1000000000ull;
-			break;
-		case 'b':
-			mib = parse_num(optarg, 1, 1024, "-b: '%s' is not a size in MiB (1-1024)");
-			if (mib & (mib - 1))
-				die_usage("-b: %s MiB is not a power of two", optarg);
-			o->load.ringbuf_bytes = mib << 20;
-			break;
-		case '4':
-			v4 = true;
-			break;
-		case '6':
-			v6 = true;
-			break;
-		case 'v':
-			o->verbose = o->load.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("rstwatch %s\n", RSTWATCH_VERSION);
-			exit(0);
-		case ':':
-			die_usage("option '%s' needs an argument", optname(argv[optind - 1]));
-			break;
-		default:
-			die_usage("unknown option '%s'", optname(argv[optind - 1]));
-		}
-	}
-	if (optind < argc)
-		o->cmd = argv + optind;	/* "+" in the optstring: CMD's own options stay its own */
-	o->load.filters.tree = o->cmd != NULL;
-	if (v4 && v6)
-		die_usage("%s-4 and -6 exclude each other; give neither for both", "");
-	o->load.filters.family = v4 ? AF_INET : v6 ? AF_INET6 : 0;
-	if (o->read_path && o->write_path)
-		die_usage("%s-r and -w exclude each other", "");
-	if (o->read_path && o->load.btf_path)
-		die_usage("%s--btf applies when tracing live; -r reads no kernel types", "");
-	if (o->read_path && o->privs.user_set)
-		die_usage("%s--user applies when tracing live; -r needs no privilege", "");
-	if (o->read_path && o->cmd)
-		die_usage("-r replays a trace; it does not run '%s'", o->cmd[0]);
-	if (o->read_path && (o->load.filters.pid || o->load.filters.port || o->load.filters.netns ||
-			     o->load.filters.family))
-		die_usage("%sfilters (-p, --port, --netns, -4, -6) apply when tracing live, not to -r", "");
-}
-
 static void emit_verdict(const struct rw_verdict *v, void *arg)
 {
 	struct run *r = arg;
+	struct rw_verdict alone;
 
+	/* --class: not shown, not counted anywhere */
+	if (!(r->opt->filter.classes & (1u << v->cls)))
+		return;
+	if (v->link && !(r->opt->filter.classes & (1u << v->link->cls))) {
+		/* its other end is filtered out: printed alone, not as a pair's
+		 * second half (it keeps its conn_id) */
+		alone = *v;
+		alone.link = NULL;
+		alone.link_second = false;
+		v = &alone;
+	}
 	rw_summary_add(&r->total, v);
 	rw_summary_add(&r->interval, v);
+	if (r->metrics)
+		rw_metrics_verdict(r->metrics, v);
 	if (r->opt->fail_on & (1u << v->cls)) {
 		if (r->forbidden < FORBIDDEN_SHOWN) {
 			FILE *f = fmemopen(r->forbidden_lines[r->forbidden],
 					   sizeof(r->forbidden_lines[0]), "w");
 
 			if (f) {
-				rw_text_verdict(f, v);
+				rw_text_verdict(f, v, NULL);
 				fclose(f);
 			}
 			r->forbidden_lines[r->forbidden][sizeof(r->forbidden_lines[0]) - 1] = 0;
@@ -393,19 +111,44 @@ static void emit_verdict(const struct rw_verdict *v, void *arg)
 	if (r->opt->json)
 		rw_json_verdict(r->out, v);
 	else
-		rw_text_verdict(r->out, v);
+		rw_text_verdict(r->out, v, &r->hints);
 }
 
 static void summary(struct run *r, const struct rw_summary *s, bool interval, uint64_t time_ns)
 {
 	struct rw_summary_losses l = { .events = r->events, .bad_records = r->bad_records };
+	const struct rw_trace_end *k = &r->recorded, *from = interval ? &r->tw_from : &(struct rw_trace_end){ 0 };
+	struct rw_summary_tw tw = {
+		.entered = k->tw_entered - from->tw_entered,
+		.expired = k->tw_expired - from->tw_expired,
+		.reused = k->tw_reused - from->tw_reused,
+		.now = k->tw_entered - k->tw_ended, .ntop = k->ntop, .top = k->top,
+	};
 	struct rw_classify_stats cs;
 
 	rw_classify_stats(r->cls, &cs);
 	l.evictions = cs.evictions;
 	l.lost = r->recorded.lost;
+	l.missed = r->recorded.missed;
+	l.close_unseen = r->recorded.close_unseen;
 	if (r->out)
-		rw_summary_print(r->out, r->opt->json, interval, time_ns, s, &l);
+		rw_summary_print(r->out, r->opt->json, interval, time_ns, s, &l, &tw);
+	if (interval)
+		r->tw_from = r->recorded;
+}
+
+/* Live: what the kernel counted, as the summaries and the trace take it. */
+static void kernel_counts(struct run *r, const struct rw_tracer_counters *k)
+{
+	r->recorded.produced = k->produced;
+	r->recorded.lost = k->lost;
+	r->recorded.tw_entered = k->tw_entered;
+	r->recorded.tw_expired = k->tw_expired;
+	r->recorded.tw_reused = k->tw_reused;
+	r->recorded.tw_ended = k->tw_ended;
+	r->recorded.missed = k->missed;
+	r->recorded.close_unseen = k->close_unseen;
+	r->recorded.ntop = rw_tracer_tw_top(r->tracer, r->recorded.top, RW_TW_TOP);
 }
 
 /*
@@ -422,8 +165,7 @@ static void advance(struct run *r, uint64_t t)
 		struct rw_tracer_counters k;
 
 		rw_tracer_counters(r->tracer, &k);
-		r->recorded.produced = k.produced;
-		r->recorded.lost = k.lost;
+		kernel_counts(r, &k);
 		if (r->trace)
 			rw_trace_write_end(r->trace, &r->recorded);
 	}
@@ -523,9 +265,21 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 		fprintf(stderr, "rstwatch: %llu of %llu events lost%s: ring buffer full (raise -b)\n",
 			(unsigned long long)k->lost, (unsigned long long)k->produced,
 			replay ? " while recording" : "");
+	if (k->missed)
+		fprintf(stderr, "rstwatch: %llu program runs missed%s: the kernel skipped them (one "
+			"was already running on that CPU; bpftool prog shows recursion_misses)\n",
+			(unsigned long long)k->missed, replay ? " while recording" : "");
+	if (k->close_unseen)
+		fprintf(stderr, "rstwatch: %llu socket closes unseen%s: the kernel ran none of "
+			"rstwatch's programs there, so their verdicts may be missing (--events marks "
+			"them close_unseen)\n", (unsigned long long)k->close_unseen,
+			replay ? " while recording" : "");
 	if (s.evictions)
 		fprintf(stderr, "rstwatch: %llu connections evicted from the state table "
 			"(their verdicts carry less evidence)\n", (unsigned long long)s.evictions);
+	if (k->tw_untracked)
+		fprintf(stderr, "rstwatch: %llu TIME_WAIT entries not counted: the table was full "
+			"(raise --sock-table)\n", (unsigned long long)k->tw_untracked);
 	if (r->bad_records)
 		fprintf(stderr, "rstwatch: %llu malformed records from the kernel ignored\n",
 			(unsigned long long)r->bad_records);
@@ -542,15 +296,46 @@ static void report(const struct run *r, const struct rw_tracer_counters *k, bool
 			(unsigned long long)(r->events + r->bad_records), (unsigned long long)k->lost,
 			(unsigned long long)s.verdicts,
 			(unsigned long long)s.evictions, (unsigned long long)k->owner_fail);
+	if (r->opt->verbose && r->tracer && k->missed) {
+		char by[512];
+
+		rw_tracer_missed_by_program(r->tracer, by, sizeof(by));
+		fprintf(stderr, "rstwatch: program runs missed: %s\n", by);
+	}
 }
 
-static int open_out(const char *path)
+/*
+ * Open -o or -w FILE (user/outfile.c says how), as the --user if one was
+ * given and rstwatch has not become it yet.  Returns the fd, or -1 after
+ * saying why.
+ */
+static int open_file(const struct options *o, const char *what, const char *path, bool append)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	struct rw_outfile_opts fo = {
+		.what = what, .append = append, .special = o->allow_special, .mode = o->file_mode,
+		.uid = rw_privs_file_uid(&o->privs),
+	};
+	struct rw_privs_saved saved;
+	char err[640];
+	int fd = -1;
 
-	if (fd < 0)
-		fprintf(stderr, "rstwatch: -o %s: %s\n", path, strerror(errno));
+	if (rw_privs_files_begin(&o->privs, &saved, err, sizeof(err)) == 0) {
+		fd = rw_outfile_open(path, &fo, err, sizeof(err));
+		if (fd < 0)
+			fprintf(stderr, "rstwatch: %s\n", err);
+		if (rw_privs_files_end(&saved, err, sizeof(err)) == 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	fprintf(stderr, "rstwatch: %s\n", err);
 	return fd;
+}
+
+static int open_out(const struct options *o)
+{
+	return open_file(o, "-o", o->out_path, true);
 }
 
 /*
@@ -563,9 +348,9 @@ static void reopen_out(struct run *r)
 	int fd;
 
 	reopen = 0;
-	if (!r->opt->out_path || !r->out)
-		return;
-	fd = open_out(r->opt->out_path);
+	if (!r->opt->out_path || !r->out || rw_outfile_inherited(r->opt->out_path) >= 0)
+		return;		/* standard output or a descriptor: nothing to reopen */
+	fd = open_out(r->opt);
 	if (fd < 0)
 		return;
 	fflush(r->out);
@@ -592,8 +377,8 @@ static int run_setup(struct run *r, const struct options *o)
 	int fd = STDOUT_FILENO;
 
 	r->opt = o;
-	if (o->out_path) {
-		fd = open_out(o->out_path);
+	if (o->out_path && rw_outfile_inherited(o->out_path) != STDOUT_FILENO) {
+		fd = open_out(o);
 		if (fd < 0)
 			return EXIT_USAGE;
 	}
@@ -653,15 +438,21 @@ static int stream_end(struct run *r, const struct rw_tracer_counters *k, bool re
 	return report_forbidden(r);
 }
 
-static FILE *open_trace(const char *path, bool write)
+static FILE *open_trace(const struct options *o)
 {
+	int fd;
 	FILE *f;
 
-	if (strcmp(path, "-") == 0)
-		return write ? stdout : stdin;
-	f = fopen(path, write ? "wb" : "rb");
-	if (!f)
-		fprintf(stderr, "rstwatch: %s: %s\n", path, strerror(errno));
+	if (rw_outfile_inherited(o->write_path) == STDOUT_FILENO)
+		return stdout;
+	fd = open_file(o, "-w", o->write_path, false);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "wb");
+	if (!f) {
+		fprintf(stderr, "rstwatch: -w %s: %s\n", o->write_path, strerror(errno));
+		close(fd);
+	}
 	return f;
 }
 
@@ -671,10 +462,10 @@ static int start_recording(struct run *r, const char *path, const struct rw_deco
 	struct rw_trace_header h = { .version = RW_TRACE_VERSION };
 	struct utsname u;
 
-	r->trace = open_trace(path, true);
+	r->trace = open_trace(r->opt);
 	if (!r->trace)
 		return -1;
-	if (r->trace == stdout && !r->opt->out_path)
+	if (r->trace == stdout && r->sink.fd == STDOUT_FILENO)
 		close_out(r);	/* stdout carries the trace alone */
 	h.boot_to_real_ns = dec->boot_to_real_ns;
 	h.created_ns = start_ns;
@@ -696,14 +487,14 @@ static bool trace_failed(const struct run *r)
 	return r->trace && ferror(r->trace);
 }
 
-static int finish_recording(struct run *r, const struct rw_tracer_counters *k)
+/* The trace ends with the kernel's counters (r->recorded: kernel_counts()). */
+static int finish_recording(struct run *r)
 {
-	struct rw_trace_end end = { .produced = k->produced, .lost = k->lost };
 	bool failed;
 
 	if (!r->trace)
 		return 0;
-	rw_trace_write_end(r->trace, &end);
+	rw_trace_write_end(r->trace, &r->recorded);
 	failed = fflush(r->trace) == EOF || ferror(r->trace);
 	if (r->trace != stdout && fclose(r->trace) == EOF)
 		failed = true;
@@ -717,181 +508,177 @@ static int finish_recording(struct run *r, const struct rw_tracer_counters *k)
 }
 
 /*
- * In the child: become the user who ran sudo (SUDO_UID/SUDO_GID), so the
- * command runs with that user's rights, not root's.
+ * -r: the recorded events through the same classifier and outputs.  Several
+ * files (one per host) are merged by time, each event tagged with its file
+ * so that the classifier keeps their sockets apart while it links the two
+ * ends of a connection across them; the recordings' counters add up.
  */
-static void drop_to_sudo_user(void)
-{
-	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
-	struct passwd *pw;
-	uid_t uid;
-	gid_t gid;
-
-	if (!u || !g || geteuid() != 0)
-		return;
-	uid = (uid_t)strtoul(u, NULL, 10);
-	gid = (gid_t)strtoul(g, NULL, 10);
-	pw = getpwuid(uid);
-	if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) || setgid(gid) || setuid(uid)) {
-		fprintf(stderr, "rstwatch: cannot switch to SUDO_UID %u: %s\n", uid, strerror(errno));
-		_exit(126);
-	}
-}
-
-/*
- * Start CMD so that it is in the traced tree before it runs a single
- * instruction of its own: the child waits on a pipe until its pid is in the
- * proc_tree map, then execs.  Returns the pid, or -1.
- */
-static pid_t spawn(char **cmd, struct rw_tracer *t)
-{
-	int go[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(go, O_CLOEXEC) < 0) {
-		fprintf(stderr, "rstwatch: pipe: %s\n", strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "rstwatch: fork: %s\n", strerror(errno));
-		close(go[0]);
-		close(go[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(126);	/* rstwatch could not trace us: do not run untraced */
-		signal(SIGPIPE, SIG_DFL);	/* ignored here; exec keeps ignored signals */
-		drop_to_sudo_user();
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "rstwatch: %s: %s\n", cmd[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	close(go[0]);
-	if (rw_tracer_add_tree(t, (uint32_t)pid)) {
-		fprintf(stderr, "rstwatch: adding %s to the traced tree failed\n", cmd[0]);
-		close(go[1]);
-		waitpid(pid, NULL, 0);
-		return -1;
-	}
-	if (write(go[1], "x", 1) != 1) {
-		close(go[1]);
-		waitpid(pid, NULL, 0);
-		return -1;
-	}
-	close(go[1]);
-	return pid;
-}
-
-/* CMD's status as a shell reports it: its exit code, or 128 + signal. */
-static int exit_code(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return 1;
-}
-
-/* Ctrl-C from the terminal went to CMD too: it is in our foreground group. */
-static bool cmd_got_it(int sig)
-{
-	pid_t fg = tcgetpgrp(STDIN_FILENO);
-
-	if (fg < 0)
-		fg = tcgetpgrp(STDERR_FILENO);
-	return sig == SIGINT && fg == getpgrp();
-}
-
-/*
- * rstwatch was told to stop while CMD runs: pass the signal on (SIGINT stays
- * SIGINT, anything else becomes SIGTERM), then SIGKILL CMD if it is still
- * there KILL_MS later.  Its status, whatever ended it, is rstwatch's.
- */
-static void stop_child(pid_t child, uint64_t *since, bool *forwarded)
-{
-	uint64_t now = clock_ns(CLOCK_MONOTONIC), ms;
-
-	if (!*since)
-		*since = now;
-	ms = (now - *since) / 1000000;
-	if (!*forwarded && (ms >= FORWARD_MS || !cmd_got_it(stop))) {
-		kill(child, stop == SIGINT ? SIGINT : SIGTERM);
-		*forwarded = true;
-	}
-	if (ms >= KILL_MS)
-		kill(child, SIGKILL);
-}
-
-/* rstwatch ends before CMD (an error, stdout gone): SIGTERM, SIGKILL if it lingers. */
-static void reap(pid_t child)
-{
-	kill(child, SIGTERM);
-	for (int i = 0; i < KILL_MS / 10; i++) {
-		if (waitpid(child, NULL, WNOHANG) == child)
-			return;
-		usleep(10000);
-	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-}
-
 static int run_replay(const struct options *o)
 {
 	struct run r = { 0 };
-	struct rw_trace_reader rd = { 0 };
 	struct rw_tracer_counters k = { 0 };
-	struct rw_trace_header h;
+	struct rw_trace_end ends[RW_MERGE_MAX] = { 0 };
 	struct rw_trace_item it;
-	const char *name = strcmp(o->read_path, "-") == 0 ? "stdin" : o->read_path;
+	struct rw_filter filter = o->filter;
+	struct rw_merge *m;
+	uint64_t created;
+	size_t src;
+	char err[320];
 	int rc = 0, got;
 
 	signal(SIGPIPE, SIG_IGN);
-	rd.f = open_trace(o->read_path, false);
-	if (!rd.f)
+	if (rw_filter_init(&filter)) {
+		fprintf(stderr, "rstwatch: out of memory for the filters\n");
+		return 1;
+	}
+	m = rw_merge_open(o->read_paths, o->nread, &created, err, sizeof(err));
+	if (!m) {
+		fprintf(stderr, "rstwatch: %s\n", err);
+		rw_filter_free(&filter);
 		return EXIT_USAGE;
-	if (rw_trace_read_header(&rd, &h)) {
-		fprintf(stderr, "rstwatch: %s: %s\n", name, rd.err);
-		rc = EXIT_USAGE;
-		goto out;
 	}
 	rc = run_setup(&r, o);
 	if (rc)
 		goto out;
-	stream_begin(&r, h.created_ns);
-	while (!r.out_broken && (got = rw_trace_read(&rd, &it)) > 0) {
-		if (it.kind == RW_TRACE_EVENT)
-			handle_event(&r, &it.ev);
-		else if (it.kind == RW_TRACE_TICK)
+	stream_begin(&r, created);
+	while (!r.out_broken && (got = rw_merge_next(m, &it, &src, err, sizeof(err))) > 0) {
+		if (it.kind == RW_TRACE_EVENT) {
+			it.ev.source = (uint8_t)src;
+			if (rw_filter_event(&filter, &it.ev))
+				handle_event(&r, &it.ev);
+		} else if (it.kind == RW_TRACE_TICK) {
 			handle_tick(&r, it.tick_ns);
-		else if (it.kind == RW_TRACE_END)
-			r.recorded = it.end;
+		} else if (it.kind == RW_TRACE_END) {
+			ends[src] = it.end;
+			rw_merge_ends(ends, o->nread, &r.recorded);
+		}
 	}
 	if (!r.out_broken && got < 0) {
 		/* what was read so far is printed: the file is cut, the data before is good */
 		rw_classify_flush(r.cls);
 		flush_out(&r);
-		fprintf(stderr, "rstwatch: %s: %s\n", name, rd.err);
+		fprintf(stderr, "rstwatch: %s\n", err);
 		rc = EXIT_USAGE;
 		goto out;
 	}
 	k.produced = r.recorded.produced;
 	k.lost = r.recorded.lost;
+	k.missed = r.recorded.missed;
+	k.close_unseen = r.recorded.close_unseen;
 	if (stream_end(&r, &k, true))
 		rc = EXIT_FORBIDDEN;
 out:
-	if (rd.f && rd.f != stdin)
-		fclose(rd.f);
+	rw_merge_close(m);
 	close_out(&r);
 	rw_classifier_free(r.cls);
+	rw_filter_free(&filter);
 	return rc;
+}
+
+/* GET /metrics: the counters as they are now. */
+static void render_metrics(FILE *f, bool openmetrics, void *arg)
+{
+	struct run *r = arg;
+	struct rw_metrics_health h = { .bad_records = r->bad_records };
+	struct rw_tracer_counters k;
+	struct rw_classify_stats cs;
+
+	rw_tracer_counters(r->tracer, &k);
+	rw_classify_stats(r->cls, &cs);
+	h.produced = k.produced;
+	h.lost = k.lost;
+	h.missed = k.missed;
+	h.close_unseen = k.close_unseen;
+	h.owner_fail = k.owner_fail;
+	h.evictions = cs.evictions;
+	h.cw_dropped = cs.cw_dropped;
+	/* the kernel follows every TIME_WAIT; the classifier only those it
+	 * sends records for (--time-wait) */
+	h.time_wait = k.tw_entered - k.tw_ended;
+	h.tw_entered = k.tw_entered;
+	h.tw_expired = k.tw_expired;
+	h.tw_reused = k.tw_reused;
+	h.close_wait_stuck = cs.close_wait_stuck;
+	h.http = *rw_httpd_stats(r->httpd);
+	rw_metrics_write(f, r->metrics, &h, openmetrics);
+}
+
+/* --metrics: listen before loading anything, so that a taken port fails fast. */
+static int metrics_open(struct run *r, const struct options *o)
+{
+	char err[256];
+
+	if (!o->metrics_addr)
+		return 0;
+	r->metrics = rw_metrics_new(o->metrics_labels, o->metrics_max_series);
+	if (!r->metrics) {
+		fprintf(stderr, "rstwatch: out of memory for --metrics-max-series %u\n",
+			o->metrics_max_series);
+		return EXIT_USAGE;
+	}
+	r->httpd = rw_httpd_open(o->metrics_addr, err, sizeof(err));
+	if (!r->httpd) {
+		fprintf(stderr, "rstwatch: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Once attached: what rstwatch_build_info and rstwatch_kernel_feature say. */
+static void metrics_start(struct run *r, const struct rw_tracer *t)
+{
+	struct rw_tracer_feature f[RW_TRACER_FEATURES_MAX];
+	size_t n = rw_tracer_features(t, f, RW_TRACER_FEATURES_MAX);
+	struct utsname u;
+
+	if (!r->httpd)
+		return;
+	if (uname(&u))
+		u.release[0] = 0;
+	rw_metrics_set_build(r->metrics, RSTWATCH_VERSION, u.release, f, n);
+	fprintf(stderr, "rstwatch: metrics on http://%s/metrics\n", rw_httpd_addr(r->httpd));
+}
+
+/*
+ * Wait up to DRAIN_MS for the ring buffer's wakeup or a metrics client, then
+ * drain, then serve the clients: one poll() for both, so a scrape sees every
+ * record that arrived before it and no client can hold the drain up (the
+ * server only ever does bounded, non-blocking work).
+ */
+static int wait_and_drain(struct run *r, struct rw_tracer *t)
+{
+	struct pollfd p[1 + RW_HTTPD_FDS];
+	int n, rc;
+
+	if (!r->httpd)
+		return rw_tracer_poll(t, DRAIN_MS);
+	p[0] = (struct pollfd){ .fd = rw_tracer_fd(t), .events = POLLIN };
+	n = rw_httpd_pollfds(r->httpd, p + 1);
+	if (poll(p, (nfds_t)n + 1, DRAIN_MS) < 0 && errno != EINTR)
+		return -errno;
+	rc = rw_tracer_poll(t, 0);
+	if (rc == 0)
+		rw_httpd_serve(r->httpd, p + 1, n, render_metrics, r);
+	return rc;
+}
+
+/* The owner's cgroup: its path, container and pod (decoder callback). */
+static void owner_cgroup(uint64_t id, struct rw_event *ev)
+{
+	rw_cgroup_lookup(id, ev->cgroup, sizeof(ev->cgroup), &ev->ctr);
+	if (ev->ctr.pod_uid[0])
+		rw_pods_names(&ev->ctr);
+}
+
+/* The decoder maps the kernel's numbers by the names in its types. */
+static int decoder_types(const struct btf *btf, void *dec, char *err, size_t errlen)
+{
+	return rw_decoder_init(dec, btf, err, errlen);
 }
 
 static int run_live(const struct options *o)
 {
+	struct rw_loader_opts lo;
 	struct rw_tracer *t = NULL;
 	struct rw_tracer_counters k = { 0 };
 	struct run r = { 0 };
@@ -900,7 +687,9 @@ static int run_live(const struct options *o)
 	pid_t child = 0;
 	int rc = 0, status, forbidden;
 	uint64_t stopping = 0;	/* when a stop signal arrived, with -- CMD */
-	bool forwarded = false;
+	uint64_t walk_ns = o->close_wait_ns / 2 < WALK_NS ? o->close_wait_ns / 2 : WALK_NS;
+	uint64_t next_walk = 0;
+	bool forwarded = false, walk_failed = false;
 	char err[256];
 
 	/* no SA_RESTART: a signal must interrupt the poll */
@@ -915,19 +704,26 @@ static int run_live(const struct options *o)
 	rc = run_setup(&r, o);
 	if (rc)
 		goto cleanup;
-	if (rw_tracer_open(&t, &o->load, on_record, &r, err, sizeof(err))) {
-		fprintf(stderr, "rstwatch: %s\n", err);
-		rc = EXIT_USAGE;
+	if (o->quiet)
+		close_out(&r);
+	rc = metrics_open(&r, o);
+	if (rc)
 		goto cleanup;
-	}
-	if (rw_decoder_init(&r.dec, rw_tracer_btf(t), err, sizeof(err))) {
+	lo = o->load;
+	lo.types = decoder_types;
+	lo.types_ctx = &r.dec;
+	if (rw_tracer_open(&t, &lo, on_record, &r, err, sizeof(err))) {
 		fprintf(stderr, "rstwatch: %s\n", err);
 		rc = EXIT_USAGE;
 		goto cleanup;
 	}
 	r.dec.boot_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME));
 	if (rw_cgroup_init() == 0)
-		r.dec.cgroup_path = rw_cgroup_path;
+		r.dec.owner_cgroup = owner_cgroup;
+	if (o->pods_dir && access(o->pods_dir, R_OK | X_OK))
+		fprintf(stderr, "rstwatch: warning: --pods-dir %s: %s (pods' names stay unknown until "
+			"it can be read)\n", o->pods_dir, strerror(errno));
+	rw_pods_init(o->pods_dir ? o->pods_dir : RW_PODS_DIR_DEFAULT);
 	r.tracer = t;
 	start_ns = clock_ns(CLOCK_REALTIME);
 	if (o->write_path && start_recording(&r, o->write_path, &r.dec, start_ns)) {
@@ -937,7 +733,7 @@ static int run_live(const struct options *o)
 	stream_begin(&r, start_ns);
 	flush_out(&r);
 	if (o->cmd) {
-		child = spawn(o->cmd, t);
+		child = rw_child_spawn(o, t);
 		if (child < 0) {
 			rc = EXIT_USAGE;
 			goto cleanup;
@@ -949,6 +745,7 @@ static int run_live(const struct options *o)
 		rc = EXIT_USAGE;
 		goto cleanup;
 	}
+	metrics_start(&r, t);
 	fprintf(stderr, "rstwatch: tracing TCP aborts%s; Ctrl-C to stop\n",
 		r.dec.have_reasons ? "" : " (this kernel gives no reset reasons)");
 
@@ -956,16 +753,25 @@ static int run_live(const struct options *o)
 		if (child > 0) {
 			/* the command's end ends the run */
 			if (waitpid(child, &status, WNOHANG) == child) {
-				rc = exit_code(status);
+				rc = rw_child_exit_code(status);
 				child = 0;
 				break;
 			}
 			if (stop)
-				stop_child(child, &stopping, &forwarded);
+				rw_child_stop(child, stop, &stopping, &forwarded);
 		} else if (stop) {
 			break;
 		}
-		int prc = rw_tracer_poll(t, DRAIN_MS);
+		if (clock_ns(CLOCK_MONOTONIC) >= next_walk) {
+			int wrc = rw_tracer_walk(t, false);
+
+			if (wrc && !walk_failed)
+				fprintf(stderr, "rstwatch: warning: the CLOSE_WAIT walk failed: %s "
+					"(stuck CLOSE_WAIT sockets go unreported)\n", strerror(-wrc));
+			walk_failed = wrc != 0;
+			next_walk = clock_ns(CLOCK_MONOTONIC) + walk_ns;
+		}
+		int prc = wait_and_drain(&r, t);
 
 		if (prc < 0) {
 			fprintf(stderr, "rstwatch: reading the ring buffer: %s\n", strerror(-prc));
@@ -985,26 +791,30 @@ static int run_live(const struct options *o)
 	 * Then detach, count and drain once more: no record is born after the
 	 * detach, so produced = delivered + lost exactly.
 	 */
-	if (!r.out_broken)
+	if (!r.out_broken) {
+		rw_tracer_walk(t, true);
 		rw_tracer_poll(t, 0);
+	}
 	rw_tracer_detach(t);
 	rw_tracer_counters(t, &k);
-	r.recorded.produced = k.produced;
-	r.recorded.lost = k.lost;
+	kernel_counts(&r, &k);
 	if (!r.out_broken)
 		rw_tracer_poll(t, 0);
 	forbidden = stream_end(&r, &k, false);
-	if (finish_recording(&r, &k))
+	if (finish_recording(&r))
 		rc = 1;
 	if (forbidden)
 		rc = forbidden;
 cleanup:
 	if (child > 0)
-		reap(child);
+		rw_child_reap(child);
 	rw_tracer_close(t);
+	rw_httpd_close(r.httpd);
+	rw_metrics_free(r.metrics);
 	close_out(&r);
 	rw_classifier_free(r.cls);
 	rw_cgroup_free();
+	rw_pods_free();
 	return rc;
 }
 
@@ -1012,6 +822,6 @@ int main(int argc, char **argv)
 {
 	struct options o;
 
-	parse_args(argc, argv, &o);
+	rw_parse_args(argc, argv, &o);
 	return o.read_path ? run_replay(&o) : run_live(&o);
 }

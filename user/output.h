@@ -21,7 +21,15 @@ int64_t rw_lifetime_ms(const struct rw_event *ev);
 
 /* output_text.c */
 void rw_text_header(FILE *f);
-void rw_text_verdict(FILE *f, const struct rw_verdict *v);
+/* The hints a text run has printed: each is printed once, the first time its
+ * class (and subtype) appears; the same sentence on every line of a busy
+ * host would drown the rest.  JSON carries the hint on every line. */
+struct rw_text_hints {
+	const char *seen[64];	/* rw_hint()'s static strings */
+	unsigned int n;
+};
+/* hints NULL: print the hint whatever came before */
+void rw_text_verdict(FILE *f, const struct rw_verdict *v, struct rw_text_hints *hints);
 /* One line per decoded event, every field: for --events. */
 void rw_text_event(FILE *f, const struct rw_event *ev);
 

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * JSON Lines: one object per verdict.  The keys up to `hint` are SPEC's stable
- * core; keys are only ever added.  Strings that come from outside (comm,
+ * JSON Lines: one object per verdict.  Keys are only ever added, never renamed
+ * or removed (deploy/rstwatch.schema.json).  Strings that come from outside (comm,
  * cgroup) go through rw_json_str(), so one verdict is always one parseable line.
  */
 #include <inttypes.h>
 #include <string.h>
 
 #include "escape.h"
+#include "flow.h"
 #include "output.h"
 
 /*
@@ -86,10 +87,28 @@ static void kstr(struct jline *j, const char *k, const char *v, bool *first)
 		JLIT(j, "null");
 }
 
+/* a string from outside (a name, an id) of at most max bytes; "" is null */
+static void kname(struct jline *j, const char *k, const char *v, size_t max, bool *first)
+{
+	key(j, k, first);
+	if (v && v[0])
+		jstr(j, v, max);
+	else
+		JLIT(j, "null");
+}
+
 static void ku64(struct jline *j, const char *k, uint64_t v, bool *first)
 {
 	key(j, k, first);
 	put_u64(j, v);
+}
+
+static void ki64(struct jline *j, const char *k, int64_t v, bool *first)
+{
+	key(j, k, first);
+	if (v < 0)
+		JLIT(j, "-");
+	put_u64(j, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
 static void kbool(struct jline *j, const char *k, bool v, bool *first)
@@ -157,6 +176,35 @@ static void evidence(struct jline *f, const struct rw_verdict *v)
 		ku64(f, "time_wait_count", v->tw_count, &first);
 		kstr(f, "port_range", range, &first);
 	}
+	if (v->ev_mask & RW_VE_SEQ) {
+		ku64(f, "rcv_nxt", ev->rcv_nxt, &first);
+		ku64(f, "snd_nxt", ev->snd_nxt, &first);
+		ku64(f, "rcv_wnd", ev->rcv_wnd, &first);
+		if (v->cls == RW_CL_CHALLENGED_RST) {
+			ku64(f, "rst_seq", ev->seg_seq, &first);
+			ki64(f, "seq_offset", (int32_t)(ev->seg_seq - ev->rcv_nxt), &first);
+		}
+	}
+	if (v->ev_mask & RW_VE_IDLE) {
+		ku64(f, "last_sent_ms", ev->last_sent_ms, &first);
+		ku64(f, "last_recv_ms", ev->last_recv_ms, &first);
+		ku64(f, "last_ack_ms", ev->last_ack_ms, &first);
+	}
+	if (v->ev_mask & RW_VE_PEER) {
+		kstr(f, "peer_state", rw_state_name(v->peer.state), &first);
+		key(f, "peer_pid", &first);
+		if (v->peer.pid)
+			put_u64(f, v->peer.pid);
+		else
+			JLIT(f, "null");
+		key(f, "peer_comm", &first);
+		if (v->peer.pid)
+			jstr(f, v->peer.comm, RW_COMM_MAX);
+		else
+			JLIT(f, "null");
+		ku64(f, "peer_netns", v->peer.netns, &first);
+		ku64(f, "peer_snd_nxt", v->peer.snd_nxt, &first);
+	}
 	if (v->ev_mask & RW_VE_NO_STATE)
 		kbool(f, "partial", true, &first);
 	JLIT(f, "}");
@@ -169,6 +217,7 @@ void rw_json_verdict(FILE *out, const struct rw_verdict *v)
 	bool owner = ev->flags & RW_EVF_OWNER;
 	char addr[RW_ADDR_STR], tbuf[40];
 	bool first = true;
+	uint64_t flow;
 
 	JLIT(f, "{");
 	rw_fmt_time_rfc3339(ev->time_ns, tbuf, sizeof(tbuf));
@@ -196,16 +245,27 @@ void rw_json_verdict(FILE *out, const struct rw_verdict *v)
 		jstr(f, ev->comm, RW_COMM_MAX);
 	else
 		JLIT(f, "null");
-	key(f, "cgroup", &first);
-	if (owner && ev->cgroup[0])
-		jstr(f, ev->cgroup, RW_CGROUP_MAX);
-	else
-		JLIT(f, "null");
+	kname(f, "cgroup", owner ? ev->cgroup : NULL, RW_CGROUP_MAX, &first);
+	kname(f, "container", owner ? ev->ctr.id : NULL, RW_CONTAINER_ID_MAX, &first);
+	kname(f, "runtime", owner ? ev->ctr.runtime : NULL, RW_RUNTIME_MAX, &first);
+	kname(f, "pod_uid", owner ? ev->ctr.pod_uid : NULL, RW_POD_UID_MAX, &first);
+	kname(f, "pod_namespace", owner ? ev->ctr.pod_ns : NULL, RW_POD_NS_MAX, &first);
+	kname(f, "pod", owner ? ev->ctr.pod : NULL, RW_POD_NAME_MAX, &first);
 	key(f, "conn_id", &first);
 	if (v->conn_id) {
 		JLIT(f, "\"");
 		put_u64(f, v->conn_id);
 		JLIT(f, "\"");
+	} else {
+		JLIT(f, "null");
+	}
+	key(f, "flow_id", &first);
+	flow = rw_flow_id(ev);
+	if (flow) {
+		char hex[RW_FLOW_STR + 2];
+
+		snprintf(hex, sizeof(hex), "\"%016" PRIx64 "\"", flow);
+		jput(f, hex, RW_FLOW_STR + 1);
 	} else {
 		JLIT(f, "null");
 	}

@@ -9,14 +9,16 @@
 #include <time.h>
 
 #include "escape.h"
+#include "flow.h"
 #include "output.h"
 
 #define ENDPOINT_W 27
+#define CLASS_W 28	/* challenged_rst/out_of_window, the longest class/subtype */
 #define OWNER_W 22
 
 void rw_text_header(FILE *f)
 {
-	fprintf(f, "%-15s %-20s %-11s %-*s %-*s %-*s %s\n", "TIME", "CLASS", "STATE", ENDPOINT_W,
+	fprintf(f, "%-15s %-*s %-11s %-*s %-*s %-*s %s\n", "TIME", CLASS_W, "CLASS", "STATE", ENDPOINT_W,
 		"LOCAL", ENDPOINT_W, "REMOTE", OWNER_W, "OWNER", "DETAIL; HINT");
 }
 
@@ -107,6 +109,24 @@ static void detail(FILE *f, const struct rw_verdict *v)
 		break;
 	case RW_CL_PEER_RESET:
 		fprintf(f, "app sees %s", err);
+		if (v->idle != RW_IDLE_NONE)
+			fprintf(f, ", after %.1f s of silence%s", (double)(ev->last_recv_ms <
+				ev->last_ack_ms ? ev->last_recv_ms : ev->last_ack_ms) / 1e3,
+				v->idle == RW_IDLE_WOKE ? ", at its first segment" : "");
+		break;
+	case RW_CL_MIDDLEBOX_RESET:
+		fputs("neither end sent it: no RST from ", f);
+		if (v->peer.pid) {
+			rw_text_str(f, v->peer.comm, RW_COMM_MAX);
+			fprintf(f, "[%u]", v->peer.pid);
+		} else {
+			fputs("the other end", f);
+		}
+		fprintf(f, " (%s), app sees %s", rw_state_name(v->peer.state), err);
+		break;
+	case RW_CL_CHALLENGED_RST:
+		fprintf(f, "RST at rcv_nxt%+d refused%s", (int32_t)(ev->seg_seq - ev->rcv_nxt),
+			v->sub == RW_SUB_IN_WINDOW ? ", challenge ACK" : ", outside the window");
 		break;
 	case RW_CL_REFUSED:
 		fputs("SYN to a port with no listener", f);
@@ -144,12 +164,46 @@ static void detail(FILE *f, const struct rw_verdict *v)
 	}
 }
 
+/* " (in pod NS/NAME, container RUNTIME:ID)" for an owner in a container or
+ * pod, the id shortened to 12 digits as container tools print it; nothing
+ * otherwise.  From a trace file these are any bytes: escaped like a comm. */
+static void where(FILE *f, const struct rw_event *ev)
+{
+	const struct rw_container *c = &ev->ctr;
+
+	if (!(ev->flags & RW_EVF_OWNER) || (!c->id[0] && !c->pod_uid[0]))
+		return;
+	fputs(" (in ", f);
+	if (c->pod_uid[0]) {
+		fputs("pod ", f);
+		if (c->pod[0]) {
+			rw_text_str(f, c->pod_ns, sizeof(c->pod_ns));
+			fputc('/', f);
+			rw_text_str(f, c->pod, sizeof(c->pod));
+		} else {
+			rw_text_str(f, c->pod_uid, sizeof(c->pod_uid));
+		}
+		if (c->id[0])
+			fputs(", ", f);
+	}
+	if (c->id[0]) {
+		fputs("container ", f);
+		if (c->runtime[0]) {
+			rw_text_str(f, c->runtime, sizeof(c->runtime));
+			fputc(':', f);
+		}
+		rw_text_str(f, c->id, 12);
+	}
+	fputc(')', f);
+}
+
 static void who(FILE *f, const struct rw_event *ev)
 {
 	if (ev->flags & RW_EVF_OWNER)
 		rw_text_str(f, ev->comm, RW_COMM_MAX);
 	else
 		fputs("(kernel)", f);
+	where(f, ev);
 }
 
 /* Both ends of a connection on this host: one line, from the sender of the
@@ -166,8 +220,22 @@ static void linked_detail(FILE *f, const struct rw_verdict *v)
 	fputc(')', f);
 }
 
-void rw_text_verdict(FILE *f, const struct rw_verdict *v)
+/* Whether hint is new to this run (and remember it). */
+static bool hint_new(struct rw_text_hints *h, const char *hint)
 {
+	if (!h)
+		return true;
+	for (unsigned int i = 0; i < h->n; i++)
+		if (h->seen[i] == hint)
+			return false;
+	if (h->n < sizeof(h->seen) / sizeof(h->seen[0]))
+		h->seen[h->n++] = hint;
+	return true;
+}
+
+void rw_text_verdict(FILE *f, const struct rw_verdict *v, struct rw_text_hints *hints)
+{
+	const char *hint = rw_hint(v);
 	const struct rw_event *ev = v->ev;
 	time_t s = (time_t)(ev->time_ns / 1000000000ull);
 	const char *sub = rw_subtype_name(v->sub);
@@ -179,24 +247,29 @@ void rw_text_verdict(FILE *f, const struct rw_verdict *v)
 	localtime_r(&s, &tm);
 	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
 	snprintf(cls, sizeof(cls), "%s%s%s", rw_class_name(v->cls), sub ? "/" : "", sub ? sub : "");
-	fprintf(f, "%s.%06" PRIu64 " %-20s %-11s", tbuf, (uint64_t)((ev->time_ns / 1000) % 1000000), cls,
+	fprintf(f, "%s.%06" PRIu64 " %-*s %-11s", tbuf, (uint64_t)((ev->time_ns / 1000) % 1000000), CLASS_W, cls,
 		v->state == RW_ST_UNKNOWN ? "-" : rw_state_name(v->state));
 	endpoint(f, ev, true);
 	endpoint(f, ev, false);
 	fputc(' ', f);
 	owner(f, ev);
-	if (v->link)
+	if (v->link) {
 		linked_detail(f, v);
-	else
+	} else {
 		detail(f, v);
-	fprintf(f, "; %s\n", rw_hint(v));
+		where(f, ev);
+	}
+	if (hint_new(hints, hint))
+		fprintf(f, "; %s", hint);
+	fputc('\n', f);
 }
 
 void rw_text_event(FILE *f, const struct rw_event *ev)
 {
 	static const char *const kinds[] = { "?", "state", "send_reset", "recv_reset", "error",
 					     "destroy", "tw_arm", "tw_cancel", "tw_expire",
-					     "tw_syn_reuse" };
+					     "tw_syn_reuse", "cw_stuck", "pressure", "challenge",
+					     "peer" };
 	char fl[40];
 
 	fprintf(f, "%" PRIu64 ".%09" PRIu64 " %-10s sk=%" PRIx64,
@@ -213,6 +286,15 @@ void rw_text_event(FILE *f, const struct rw_event *ev)
 	fprintf(f, " netns=%u flags=%#x", ev->netns, ev->flags);
 	if (ev->flags & RW_EVF_SUBSTATE)
 		fprintf(f, " substate=%s", rw_state_name(ev->tw_substate));
+	if (ev->prevstate != RW_ST_UNKNOWN)
+		fprintf(f, " prev=%s", rw_state_name(ev->prevstate));
+	if (ev->since_ns)
+		fprintf(f, " since=%" PRIu64 ".%09" PRIu64, (uint64_t)(ev->since_ns / 1000000000u),
+			(uint64_t)(ev->since_ns % 1000000000u));
+	if (ev->kind == RW_EV_PRESSURE)
+		fprintf(f, " count=%u", ev->tw_count);
+	if (ev->flags & RW_EVF_CLOSE_UNSEEN)
+		fputs(" close_unseen", f);
 	if (ev->flags & RW_EVF_PORTS)
 		fprintf(f, " ports=%u-%u", ev->port_lo, ev->port_hi);
 	if (ev->reason_name[0]) {
@@ -223,11 +305,29 @@ void rw_text_event(FILE *f, const struct rw_event *ev)
 		rw_fmt_tcp_flags(ev->seg_flags, fl, sizeof(fl));
 		fprintf(f, " seg=%s/%u", fl, ev->seg_len);
 	}
-	if (ev->flags & RW_EVF_FULL)
+	if (ev->kind == RW_EV_CHALLENGE)
+		fprintf(f, " rst_seq=%u", ev->seg_seq);
+	if (ev->kind == RW_EV_PEER)
+		fprintf(f, " about=%" PRIx64, ev->about);
+	if (ev->flags & RW_EVF_SEQ)
+		fprintf(f, " rcv_nxt=%u snd_nxt=%u rcv_wnd=%u", ev->rcv_nxt, ev->snd_nxt, ev->rcv_wnd);
+	if (ev->flags & RW_EVF_IDLE)
+		fprintf(f, " last_sent=%u last_recv=%u last_ack=%u", ev->last_sent_ms,
+			ev->last_recv_ms, ev->last_ack_ms);
+	if (ev->flags & RW_EVF_FULL) {
+		uint32_t snd_isn, rcv_isn;
+
 		fprintf(f, " unread=%u unsent=%u inflight=%u rto=%u probes=%u err=%d soft=%d "
-			"linger=%s l2=%d shut=%u", ev->unread, ev->unsent, ev->inflight,
+			"linger=%s l2=%d shut=%u snd_una=%u rcv_nxt=%u acked=%" PRIu64
+			" received=%" PRIu64, ev->unread, ev->unsent, ev->inflight,
 			ev->retransmits, ev->probes_out, ev->sk_err, ev->sk_err_soft,
-			rw_linger_name(ev), ev->linger2, ev->shutdown);
+			rw_linger_name(ev), ev->linger2, ev->shutdown, ev->snd_una, ev->rcv_nxt,
+			ev->bytes_acked, ev->bytes_received);
+		if (rw_flow_isns(ev, &snd_isn, &rcv_isn))
+			fprintf(f, " %s snd_isn=%u rcv_isn=%u flow=%016" PRIx64,
+				ev->flags & RW_EVF_ACTIVE ? "active" : "passive", snd_isn, rcv_isn,
+				rw_flow_id(ev));
+	}
 	fprintf(f, " owner=");
 	if (ev->flags & RW_EVF_OWNER) {
 		rw_text_str(f, ev->comm, RW_COMM_MAX);
@@ -235,6 +335,7 @@ void rw_text_event(FILE *f, const struct rw_event *ev)
 	} else {
 		fputc('-', f);
 	}
+	where(f, ev);
 	fprintf(f, " cur=");
 	rw_text_str(f, ev->cur_comm, RW_COMM_MAX);
 	fprintf(f, "[%u]\n", ev->cur_pid);

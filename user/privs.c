@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,6 +45,78 @@ int rw_privs_user(struct rw_privs *p, const char *name, char *err, size_t errlen
 	return 0;
 }
 
+uid_t rw_privs_file_uid(const struct rw_privs *p)
+{
+	return p->user_set ? p->uid : geteuid();
+}
+
+/*
+ * setfsuid()/setfsgid() rather than seteuid(): only file access changes, and
+ * a fsuid that leaves 0 takes CAP_DAC_OVERRIDE and the other file
+ * capabilities out of the effective set until it comes back (the kernel's
+ * cap_emulate_setxuid() for fsuid), so the open is checked exactly as the
+ * user's.  setfsuid() reports no error: the new value is read back.
+ */
+int rw_privs_files_begin(const struct rw_privs *p, struct rw_privs_saved *s, char *err,
+			 size_t errlen)
+{
+	int n = 0;
+	gid_t *g = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (!p->user_set || geteuid() == p->uid)
+		return 0;	/* no --user, or rstwatch has become it */
+	errno = 0;
+	s->ngroups = getgroups(0, NULL);
+	if (s->ngroups >= 0) {
+		s->groups = calloc((size_t)s->ngroups + 1, sizeof(gid_t));
+		if (s->groups)
+			s->ngroups = getgroups(s->ngroups, s->groups);
+	}
+	getgrouplist(p->name, p->gid, NULL, &n);
+	if (n > 0)
+		g = calloc((size_t)n, sizeof(gid_t));
+	if (!s->groups || s->ngroups < 0 || !g || getgrouplist(p->name, p->gid, g, &n) < 0 ||
+	    setgroups((size_t)n, g)) {
+		snprintf(err, errlen, "--user %s: taking its groups to open files: %s (needs root or "
+			 "CAP_SETGID)", p->name, errno ? strerror(errno) : "out of memory");
+		free(g);
+		free(s->groups);
+		s->groups = NULL;
+		return -1;
+	}
+	free(g);
+	s->active = true;
+	s->fsgid = (gid_t)setfsgid(p->gid);
+	s->fsuid = (uid_t)setfsuid(p->uid);
+	if ((gid_t)setfsgid((gid_t)-1) != p->gid || (uid_t)setfsuid((uid_t)-1) != p->uid) {
+		snprintf(err, errlen, "--user %s: opening files as uid %u: not permitted (needs root "
+			 "or CAP_SETUID and CAP_SETGID)", p->name, p->uid);
+		rw_privs_files_end(s, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int rw_privs_files_end(struct rw_privs_saved *s, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (!s->active)
+		return 0;
+	setfsuid(s->fsuid);
+	setfsgid(s->fsgid);
+	if (setgroups((size_t)s->ngroups, s->groups)) {
+		snprintf(err, errlen, "restoring rstwatch's groups after opening files: %s",
+			 strerror(errno));
+		rc = -1;
+	}
+	free(s->groups);
+	s->groups = NULL;
+	s->active = false;
+	return rc;
+}
+
 static int caps_set(uint64_t eff, uint64_t prm)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -64,6 +137,20 @@ static uint64_t caps_permitted(void)
 	if (syscall(SYS_capget, &h, d))
 		return 0;
 	return d[0].permitted | (uint64_t)d[1].permitted << 32;
+}
+
+void rw_privs_for_cmd(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	/* ambient capabilities survive execve() (EINVAL before 4.3: none then);
+	 * inheritable ones would pass to a program with file capabilities */
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[0].inheritable = d[1].inheritable = 0;
+		syscall(SYS_capset, &h, d);
+	}
 }
 
 int rw_privs_drop(const struct rw_privs *p, bool keep_kill, rw_bpf_probe_fn probe, void *arg,

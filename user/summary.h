@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "trace.h"
 #include "verdict.h"
 
 struct rw_summary {
@@ -17,6 +18,8 @@ struct rw_summary_losses {
 	uint64_t lost;		/* ring buffer full */
 	uint64_t evictions;	/* connections dropped from the full state table */
 	uint64_t bad_records;	/* malformed records from the kernel */
+	uint64_t missed;	/* program runs the kernel skipped and counted */
+	uint64_t close_unseen;	/* sockets whose close no program saw */
 };
 
 static inline void rw_summary_add(struct rw_summary *s, const struct rw_verdict *v)
@@ -25,13 +28,26 @@ static inline void rw_summary_add(struct rw_summary *s, const struct rw_verdict 
 		s->n[v->cls][v->sub]++;
 }
 
+/* What the kernel counted of TIME_WAIT over the period (no verdict each):
+ * entries and ends by expiry and by reuse; in it at the end; the endpoints
+ * holding most of them then. */
+struct rw_summary_tw {
+	uint64_t entered, expired, reused, now;
+	uint32_t ntop;
+	const struct rw_tw_endpoint *top;
+};
+
 /*
  * Print one summary: a table, or with json one line
  * {"summary":"interval"|"total","time":...,"counts":[{"class","subtype","count"}...],
- *  "events":N,"lost":N,"evictions":N,"bad_records":N}.
+ *  "events":N,"lost":N,"evictions":N,"bad_records":N,
+ *  "time_wait":{"entered":N,"expired":N,"reused":N,"now":N,
+ *               "top":[{"family","laddr","raddr","rport","netns","count"}...]},
+ *  "missed":N,"closes_unseen":N}.
  * time_ns is the end of the period summarised.
  */
 void rw_summary_print(FILE *f, bool json, bool interval, uint64_t time_ns,
-		      const struct rw_summary *s, const struct rw_summary_losses *l);
+		      const struct rw_summary *s, const struct rw_summary_losses *l,
+		      const struct rw_summary_tw *tw);
 
 #endif /* RSTWATCH_SUMMARY_H */

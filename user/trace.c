@@ -19,7 +19,7 @@
 /* ---- writing ---------------------------------------------------------- */
 
 struct wbuf {
-	uint8_t b[512];
+	uint8_t b[1024];
 	size_t n;
 };
 
@@ -79,8 +79,9 @@ int rw_trace_write_header(FILE *f, const struct rw_trace_header *h)
 
 int rw_trace_write_event(FILE *f, const struct rw_event *ev)
 {
-	struct wbuf w = { .n = 0 };
+	struct wbuf w;
 
+	w.n = 0;	/* not an initializer: it would clear all of b[] for every event */
 	put_u64(&w, ev->time_ns);
 	put_u64(&w, ev->sk);
 	put_u8(&w, ev->kind);
@@ -126,6 +127,26 @@ int rw_trace_write_event(FILE *f, const struct rw_event *ev)
 	put_u16(&w, ev->port_hi);
 	/* format 2: sk above is the socket's cookie, its address follows */
 	put_u64(&w, ev->skaddr);
+	put_u8(&w, ev->prevstate);
+	put_u64(&w, ev->since_ns);
+	put_u32(&w, ev->tw_count);
+	/* appended: the owner's container and pod */
+	put_str(&w, ev->ctr.runtime, RW_RUNTIME_MAX - 1, 1);
+	put_str(&w, ev->ctr.id, RW_CONTAINER_ID_MAX - 1, 1);
+	put_str(&w, ev->ctr.pod_uid, RW_POD_UID_MAX - 1, 1);
+	put_str(&w, ev->ctr.pod_ns, RW_POD_NS_MAX - 1, 1);
+	put_str(&w, ev->ctr.pod, RW_POD_NAME_MAX - 1, 1);
+	/* appended: the raw sequence numbers the initial ones come from */
+	put_u32(&w, ev->snd_una);
+	put_u32(&w, ev->rcv_nxt);
+	/* appended: resets and their peers */
+	put_u32(&w, ev->seg_seq);
+	put_u32(&w, ev->snd_nxt);
+	put_u32(&w, ev->rcv_wnd);
+	put_u32(&w, ev->last_sent_ms);
+	put_u32(&w, ev->last_recv_ms);
+	put_u32(&w, ev->last_ack_ms);
+	put_u64(&w, ev->about);
 	return write_record(f, RW_TRACE_EVENT, &w);
 }
 
@@ -143,11 +164,31 @@ int rw_trace_write_end(FILE *f, const struct rw_trace_end *end)
 
 	put_u64(&w, end->produced);
 	put_u64(&w, end->lost);
+	/* appended after format 2's first release */
+	put_u64(&w, end->tw_entered);
+	put_u64(&w, end->tw_expired);
+	put_u64(&w, end->tw_reused);
+	put_u64(&w, end->tw_ended);
+	put_u8(&w, end->ntop);
+	for (uint32_t i = 0; i < end->ntop && i < RW_TW_TOP; i++) {
+		const struct rw_tw_endpoint *e = &end->top[i];
+
+		put_u8(&w, e->family);
+		put_u32(&w, e->netns);
+		put(&w, e->laddr, 16);
+		put(&w, e->raddr, 16);
+		put_u16(&w, e->rport);
+		put_u32(&w, e->count);
+	}
+	/* appended: older readers stop after the endpoints */
+	put_u64(&w, end->missed);
+	put_u64(&w, end->close_unseen);
 	return write_record(f, RW_TRACE_END, &w);
 }
 
 /* ---- reading ---------------------------------------------------------- */
 
+__attribute__((format(printf, 2, 3)))
 static int fail(struct rw_trace_reader *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -269,21 +310,41 @@ static int parse_event(struct rw_trace_reader *r, uint64_t at, const uint8_t *p,
 		ev->port_lo = (uint16_t)get_le(&c, 2);
 		ev->port_hi = (uint16_t)get_le(&c, 2);
 	}
-	/* format 1 knew a socket by its address only */
-	ev->skaddr = r->version >= 2 ? get_le(&c, 8) : ev->sk;
+	if (r->version >= 2) {
+		ev->skaddr = get_le(&c, 8);
+		ev->prevstate = (uint8_t)get_le(&c, 1);
+		ev->since_ns = get_le(&c, 8);
+		ev->tw_count = (uint32_t)get_le(&c, 4);
+		get_str(&c, ev->ctr.runtime, RW_RUNTIME_MAX, 1);
+		get_str(&c, ev->ctr.id, RW_CONTAINER_ID_MAX, 1);
+		get_str(&c, ev->ctr.pod_uid, RW_POD_UID_MAX, 1);
+		get_str(&c, ev->ctr.pod_ns, RW_POD_NS_MAX, 1);
+		get_str(&c, ev->ctr.pod, RW_POD_NAME_MAX, 1);
+		ev->snd_una = (uint32_t)get_le(&c, 4);
+		ev->rcv_nxt = (uint32_t)get_le(&c, 4);
+		ev->seg_seq = (uint32_t)get_le(&c, 4);
+		ev->snd_nxt = (uint32_t)get_le(&c, 4);
+		ev->rcv_wnd = (uint32_t)get_le(&c, 4);
+		ev->last_sent_ms = (uint32_t)get_le(&c, 4);
+		ev->last_recv_ms = (uint32_t)get_le(&c, 4);
+		ev->last_ack_ms = (uint32_t)get_le(&c, 4);
+		ev->about = get_le(&c, 8);
+	} else {
+		ev->skaddr = ev->sk;	/* format 1 knew a socket by its address only */
+	}
 	/* anything left was written by a newer rstwatch: ignored */
 
 	if (c.overrun)
 		return fail(r, "event at byte %llu: a string overruns its record",
 			    (unsigned long long)at);
-	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_TW_SYN_REUSE)
+	if (ev->kind < RW_EV_STATE || ev->kind > RW_EV_PEER)
 		return fail(r, "event at byte %llu: unknown event kind %u", (unsigned long long)at,
 			    ev->kind);
 	if (ev->family != 4 && ev->family != 6)
 		return fail(r, "event at byte %llu: bad address family %u", (unsigned long long)at,
 			    ev->family);
 	if (ev->state >= RW_ST_COUNT || ev->oldstate >= RW_ST_COUNT || ev->newstate >= RW_ST_COUNT ||
-	    ev->tw_substate >= RW_ST_COUNT)
+	    ev->tw_substate >= RW_ST_COUNT || ev->prevstate >= RW_ST_COUNT)
 		return fail(r, "event at byte %llu: bad TCP state", (unsigned long long)at);
 	ev->reason = rw_reason_from_name(ev->reason_name);
 	return 0;
@@ -371,6 +432,29 @@ int rw_trace_read(struct rw_trace_reader *r, struct rw_trace_item *it)
 
 			it->end.produced = get_le(&c, 8);
 			it->end.lost = get_le(&c, 8);
+			it->end.tw_entered = get_le(&c, 8);
+			it->end.tw_expired = get_le(&c, 8);
+			it->end.tw_reused = get_le(&c, 8);
+			it->end.tw_ended = get_le(&c, 8);
+			it->end.ntop = (uint32_t)get_le(&c, 1);
+			if (it->end.ntop > RW_TW_TOP)
+				return fail(r, "record at byte %llu: %u endpoints (at most %u)",
+					    (unsigned long long)at, it->end.ntop, RW_TW_TOP);
+			for (uint32_t i = 0; i < it->end.ntop; i++) {
+				struct rw_tw_endpoint *e = &it->end.top[i];
+
+				e->family = (uint8_t)get_le(&c, 1);
+				e->netns = (uint32_t)get_le(&c, 4);
+				get_bytes(&c, e->laddr, 16);
+				get_bytes(&c, e->raddr, 16);
+				e->rport = (uint16_t)get_le(&c, 2);
+				e->count = (uint32_t)get_le(&c, 4);
+				if (e->family != 4 && e->family != 6)
+					return fail(r, "record at byte %llu: bad address family %u",
+						    (unsigned long long)at, e->family);
+			}
+			it->end.missed = get_le(&c, 8);
+			it->end.close_unseen = get_le(&c, 8);
 			return 1;
 		}
 		default:

@@ -31,8 +31,30 @@ enum rw_trace_rec {
 	RW_TRACE_END = 3,	/* the live run's counters at the end */
 };
 
+/* An endpoint holding TIME_WAIT sockets, as the kernel counts them. */
+struct rw_tw_endpoint {
+	uint8_t family;		/* 4 or 6 */
+	uint32_t netns;
+	uint8_t laddr[16], raddr[16];	/* network order; IPv4 in the first 4 bytes */
+	uint16_t rport;
+	uint32_t count;
+};
+
+#define RW_TW_TOP 5	/* endpoints -c/-i list, most TIME_WAIT sockets first */
+
+/* The live run's kernel counters at a summary point: what the kernel counts
+ * instead of sending records (TIME_WAIT entries and ends, the endpoints
+ * holding most TIME_WAIT sockets); a replay prints the same summaries. */
 struct rw_trace_end {
 	uint64_t produced, lost;
+	/* appended: 0 in traces of older rstwatch */
+	uint64_t tw_entered, tw_expired, tw_reused, tw_ended;
+	uint32_t ntop;
+	struct rw_tw_endpoint top[RW_TW_TOP];
+	/* appended after the endpoints: program runs the kernel skipped (and
+	 * counted), sockets whose close no program saw (struct
+	 * rw_tracer_counters) */
+	uint64_t missed, close_unseen;
 };
 
 /* What the reader found; kind RW_TRACE_EVENT fills ev, TICK tick_ns, END end. */

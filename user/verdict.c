@@ -23,6 +23,8 @@ static const char *const class_names[RW_CL_COUNT] = {
 	[RW_CL_TIME_WAIT_OVERFLOW] = "time_wait_overflow",
 	[RW_CL_CLOSE_WAIT] = "close_wait",
 	[RW_CL_PORT_PRESSURE] = "port_pressure",
+	[RW_CL_MIDDLEBOX_RESET] = "middlebox_reset",
+	[RW_CL_CHALLENGED_RST] = "challenged_rst",
 	[RW_CL_UNCLASSIFIED] = "unclassified",
 };
 
@@ -38,6 +40,8 @@ static const char *const subtype_names[RW_SUB_COUNT] = {
 	[RW_SUB_KILLED] = "killed",
 	[RW_SUB_STUCK] = "stuck",
 	[RW_SUB_CLOSED] = "closed",
+	[RW_SUB_IN_WINDOW] = "in_window",
+	[RW_SUB_OUT_OF_WINDOW] = "out_of_window",
 };
 
 static const char *const origin_names[] = {
@@ -67,7 +71,7 @@ const char *rw_subtype_name(enum rw_subtype s)
 
 const char *rw_origin_name(enum rw_origin o)
 {
-	return (unsigned)o <= RW_OR_LIFECYCLE ? origin_names[o] : "local";
+	return (unsigned)o < RW_OR_COUNT ? origin_names[o] : "local";
 }
 
 const char *rw_hint(const struct rw_verdict *v)
@@ -133,8 +137,31 @@ const char *rw_hint(const struct rw_verdict *v)
 		       "the new connection; accept faster or raise the backlog (listen(), "
 		       "net.core.somaxconn)";
 	case RW_CL_PEER_RESET:
-		return "the peer reset the connection; look at the peer's own verdict (or its "
-		       "logs) for why it aborted";
+		switch (v->idle) {
+		case RW_IDLE_ROUND:
+			return "the connection was reset after a silence of a round number of "
+			       "seconds (evidence.last_ack_ms): typical of a firewall, NAT or load "
+			       "balancer idle timeout; enable keepalives shorter than it, or raise it";
+		case RW_IDLE_WOKE:
+			return "the reset answered the first segment sent after a long silence "
+			       "(evidence.last_ack_ms): a NAT, conntrack or load balancer that "
+			       "forgot the idle connection, or a peer that restarted; keepalives "
+			       "shorter than the path's idle timeout prevent it";
+		default:
+			return "the peer reset the connection; look at the peer's own verdict (or "
+			       "its logs) for why it aborted";
+		}
+	case RW_CL_MIDDLEBOX_RESET:
+		return "neither end sent this RST: the other end's socket on this host sent none "
+		       "and is still open; a firewall (REJECT with tcp-reset), a NAT or load "
+		       "balancer that dropped the flow, or an attacker injected it; check the path";
+	case RW_CL_CHALLENGED_RST:
+		return v->sub == RW_SUB_IN_WINDOW ?
+		       "an RST in the window but not at the expected sequence number was refused "
+		       "and answered with a challenge ACK (RFC 5961); one is a stale or "
+		       "misbehaving peer, a burst is a blind reset attack or a broken middlebox" :
+		       "an RST outside the receive window was dropped; one is a late RST from an "
+		       "older connection, a burst is a blind reset attack or a broken middlebox";
 	case RW_CL_TIME_WAIT:
 		switch (v->sub) {
 		case RW_SUB_REUSED:

@@ -23,6 +23,8 @@ enum rw_class {
 	RW_CL_TIME_WAIT_OVERFLOW,
 	RW_CL_CLOSE_WAIT,
 	RW_CL_PORT_PRESSURE,
+	RW_CL_MIDDLEBOX_RESET,	/* an RST neither end sent: both ends watched on this host */
+	RW_CL_CHALLENGED_RST,	/* an RST the kernel refused (RFC 5961) */
 	RW_CL_UNCLASSIFIED,	/* an RST rstwatch cannot explain yet: reported, never dropped */
 	RW_CL_COUNT
 };
@@ -39,6 +41,8 @@ enum rw_subtype {
 	RW_SUB_KILLED,		/* time_wait: an RST or an administrator ended it early */
 	RW_SUB_STUCK,		/* close_wait: still there after --close-wait */
 	RW_SUB_CLOSED,		/* close_wait: a stuck one finally closed */
+	RW_SUB_IN_WINDOW,	/* challenged_rst: in the window, answered with a challenge ACK */
+	RW_SUB_OUT_OF_WINDOW,	/* challenged_rst: outside the window, dropped */
 	RW_SUB_COUNT
 };
 
@@ -46,7 +50,15 @@ enum rw_origin {
 	RW_OR_LOCAL = 0,	/* this host aborted */
 	RW_OR_REPLY,		/* this host answered a segment with RST */
 	RW_OR_PEER,		/* the peer aborted */
-	RW_OR_LIFECYCLE,
+	RW_OR_LIFECYCLE,	/* the connection's life, not an abort */
+	RW_OR_COUNT
+};
+
+/* Why a peer_reset's hint names middleboxes (rw_verdict.idle) */
+enum rw_idle {
+	RW_IDLE_NONE = 0,
+	RW_IDLE_ROUND,		/* reset after a silence of a round number of seconds */
+	RW_IDLE_WOKE,		/* reset answering the first segment after a long silence */
 };
 
 /* rw_verdict.ev_mask: which evidence applies */
@@ -58,6 +70,18 @@ enum rw_origin {
 #define RW_VE_DURATION	(1u << 5)	/* duration_ns: time in TIME_WAIT / CLOSE_WAIT */
 #define RW_VE_BY	(1u << 6)	/* the current task did it (by_pid / by_comm) */
 #define RW_VE_PRESSURE	(1u << 7)	/* tw_count, port range */
+#define RW_VE_SEQ	(1u << 8)	/* rcv_nxt (and the RST's offset from it) */
+#define RW_VE_IDLE	(1u << 9)	/* last_sent_ms, last_recv_ms, last_ack_ms */
+#define RW_VE_PEER	(1u << 10)	/* peer: the other end's socket on this host */
+
+/* The other end of a connection, a socket of this host (RW_VE_PEER). */
+struct rw_peer {
+	enum rw_state state;	/* when the probe found it */
+	uint32_t pid;		/* owner, 0 unknown */
+	char comm[RW_COMM_MAX];
+	uint32_t netns;
+	uint32_t snd_nxt;	/* where its own sequence space stood (RW_VE_SEQ) */
+};
 
 struct rw_verdict {
 	enum rw_class cls;
@@ -72,6 +96,8 @@ struct rw_verdict {
 	uint64_t duration_ns;	/* RW_VE_DURATION */
 	uint32_t tw_count;	/* port_pressure: TIME_WAIT sockets to the endpoint */
 	uint64_t conn_id;	/* linked pair (both ends on this host): shared id, 0 none */
+	enum rw_idle idle;	/* peer_reset: the idle times fit a middlebox */
+	struct rw_peer peer;	/* RW_VE_PEER */
 	const struct rw_verdict *link;	/* the other end's verdict while both are emitted */
 	bool link_second;	/* this is the second of a linked pair to be emitted */
 	char reason[RW_REASON_NAME_MAX];	/* kernel's reset reason, "" none */

@@ -3,7 +3,7 @@
  * churn: make TCP connections end on loopback as fast as one CPU can, and say
  * how many per second.  The load for tests/bench/run.py.
  *
- *   churn [-m rst|fin|syn] [-t SECS | -n COUNT] [-C CPU] [-N]
+ *   churn [-m rst|fin|syn] [-t SECS | -n COUNT] [-a N] [-p PORT] [-C CPU] [-N]
  *
  *   rst  connect, accept, the client closes with SO_LINGER {1,0}: one RST,
  *        no TIME_WAIT (the server's close then finds the socket already dead)
@@ -12,6 +12,15 @@
  *   syn  SYNs from a raw socket to a port with no listener, 64 per sendmmsg():
  *        each is answered by an RST from no socket (the flood's load)
  *
+ * -a N (fin): end one connection in N as rst does, the client closing first
+ * with SO_LINGER {1,0}, so that a tracer's count of linger0 aborts can be
+ * checked against churn's own (the soak in tests/bench/run.py).
+ *
+ * The server listens on 127.0.0.1:PORT (-p, default 80), below the ephemeral
+ * port range as a server's port is: the server side's TIME_WAIT sockets then
+ * hold no ephemeral port, as on a real server (0: the kernel picks a port,
+ * from the ephemeral range).
+ *
  * One thread, pinned to CPU (-C, default 0): on loopback the whole handshake
  * and teardown run in this task, so the tracer's BPF programs run on this CPU
  * too and every cost they add is taken from this loop's throughput.  By
@@ -19,11 +28,15 @@
  * so other traffic, TIME_WAIT sockets and port ranges on the host neither
  * disturb it nor are disturbed.
  *
- * Prints one line: mode=rst conns=N seconds=S cps=R cpu=C cpu_cps=Q: conns (syn:
- * packets) per second of wall time and per second of this process's CPU time
- * (user + sys, which on loopback includes the softirq work done in its
- * context).  On a shared machine the second is the steadier: time other tasks
- * take from CPU 0 lowers the first, not the second.
+ * Prints one line: mode=rst conns=N aborted=A netns=I seconds=S cps=R cpu=C
+ * cpu_cps=Q: the connections (syn: packets) made, how many of them were ended
+ * with SO_LINGER {1,0} (all of them in rst mode, one in N with -a in fin mode,
+ * none in syn mode), the inode of the network namespace they were made in
+ * (what a tracer reports as netns), and conns per second of wall time and per
+ * second of this process's CPU time (user + sys, which on loopback includes
+ * the softirq work done in its context).  On a shared machine the second is
+ * the steadier: time other tasks take from CPU 0 lowers the first, not the
+ * second.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,7 +103,7 @@ static void own_netns(void)
 	close(fd);
 }
 
-static int listener(struct sockaddr_in *addr)
+static int listener(struct sockaddr_in *addr, uint16_t port)
 {
 	socklen_t len = sizeof(*addr);
 	int one = 1, fd;
@@ -100,7 +114,7 @@ static int listener(struct sockaddr_in *addr)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	addr->sin_family = AF_INET;
 	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	addr->sin_port = 0;
+	addr->sin_port = htons(port);
 	if (bind(fd, (struct sockaddr *)addr, sizeof(*addr)) < 0)
 		die("bind");
 	if (listen(fd, 4096) < 0)
@@ -255,7 +269,7 @@ static uint64_t syn_flood(double seconds, uint64_t count)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: churn [-m rst|fin|syn] [-t SECS | -n COUNT] [-C CPU] [-N]\n");
+	fprintf(stderr, "usage: churn [-m rst|fin|syn] [-t SECS | -n COUNT] [-a N] [-p PORT] [-C CPU] [-N]\n");
 	exit(2);
 }
 
@@ -264,13 +278,14 @@ int main(int argc, char **argv)
 	const char *mode = "rst";
 	double seconds = 0, t0, took, cpu_s;
 	struct rusage ru;
-	uint64_t count = 0, done = 0;
+	uint64_t count = 0, done = 0, aborted = 0, abort_every = 0;
 	bool netns = true;
-	int cpu = 0, c;
+	int cpu = 0, port = 80, c;
 	cpu_set_t set;
+	struct stat ns;
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	while ((c = getopt(argc, argv, "m:t:n:C:N")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:n:a:p:C:N")) != -1) {
 		switch (c) {
 		case 'm':
 			mode = optarg;
@@ -280,6 +295,12 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			count = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			abort_every = strtoull(optarg, NULL, 10);
+			break;
+		case 'p':
+			port = atoi(optarg);
 			break;
 		case 'C':
 			cpu = atoi(optarg);
@@ -293,6 +314,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "rst") && strcmp(mode, "fin") && strcmp(mode, "syn"))
 		usage();
+	if ((abort_every && strcmp(mode, "fin")) || port < 0 || port > 65535)
+		usage();
 	if (seconds <= 0 && count == 0)
 		seconds = 5;
 	sigaction(SIGINT, &sa, NULL);
@@ -303,19 +326,26 @@ int main(int argc, char **argv)
 		die("sched_setaffinity");
 	if (netns)
 		own_netns();
+	if (stat("/proc/self/ns/net", &ns) < 0)
+		die("stat /proc/self/ns/net");
 
 	t0 = now_s();
 	if (strcmp(mode, "syn") == 0) {
 		done = syn_flood(seconds, count);
 	} else {
 		struct sockaddr_in addr;
-		int lfd = listener(&addr);
+		int lfd = listener(&addr, (uint16_t)port);
 		bool rst = strcmp(mode, "rst") == 0;
 		double end = seconds > 0 ? t0 + seconds : 0;
 
 		while (!stop && (count == 0 || done < count)) {
-			if (one_conn(lfd, &addr, rst) == 0)
+			/* the connection that ends in linger 0: the last of each N */
+			bool abort = rst || (abort_every && done % abort_every == abort_every - 1);
+
+			if (one_conn(lfd, &addr, abort) == 0) {
 				done++;
+				aborted += abort;
+			}
 			if (end && (done & 255) == 0 && now_s() >= end)
 				break;
 		}
@@ -325,8 +355,9 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-	printf("mode=%s conns=%llu seconds=%.3f cps=%.0f cpu=%.3f cpu_cps=%.0f\n", mode,
-	       (unsigned long long)done, took, took > 0 ? (double)done / took : 0.0, cpu_s,
+	printf("mode=%s conns=%llu aborted=%llu netns=%llu seconds=%.3f cps=%.0f cpu=%.3f "
+	       "cpu_cps=%.0f\n", mode, (unsigned long long)done, (unsigned long long)aborted,
+	       (unsigned long long)ns.st_ino, took, took > 0 ? (double)done / took : 0.0, cpu_s,
 	       cpu_s > 0 ? (double)done / cpu_s : 0.0);
 	return 0;
 }

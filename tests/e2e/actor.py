@@ -45,6 +45,8 @@ Commands (one socket per actor: `conn`, plus `lsock` for a server):
     serve N                     accept N connections, read each to EOF, close it
     craft FLAGS SEQ ACK [LEN]   send one raw TCP segment on conn's 4-tuple (FLAGS
                                 like FA, PA; LEN payload bytes), no options
+    pin CPU                     run on CPU only (sched_setaffinity): the softirq
+                                work a send triggers then runs there too
 """
 import ctypes
 import errno
@@ -118,6 +120,10 @@ class Sockets:
     def do_close_listener(self):
         self.lsock.close()
         self.lsock = None
+        return {}
+
+    def do_pin(self, cpu):
+        os.sched_setaffinity(0, {int(cpu)})
         return {}
 
     def do_socket(self, fam, addr, port="0"):

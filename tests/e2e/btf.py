@@ -9,7 +9,7 @@ import struct
 VMLINUX = "/sys/kernel/btf/vmlinux"
 
 # kind -> bytes of data after the 12-byte struct btf_type (vlen = count)
-KIND_INT, KIND_PTR, KIND_ENUM, KIND_TYPEDEF, KIND_FUNC_PROTO = 1, 2, 6, 8, 13
+KIND_INT, KIND_PTR, KIND_STRUCT, KIND_ENUM, KIND_TYPEDEF, KIND_FUNC_PROTO = 1, 2, 4, 6, 8, 13
 _EXTRA = {1: lambda v: 4, 3: lambda v: 12, 4: lambda v: 12 * v, 5: lambda v: 12 * v,
           6: lambda v: 8 * v, 13: lambda v: 8 * v, 14: lambda v: 4, 15: lambda v: 12 * v,
           17: lambda v: 4, 19: lambda v: 12 * v}
@@ -68,6 +68,25 @@ def kernel():
     return _btf
 
 
+def has_member(struct_name, member):
+    """struct `struct_name` of this kernel has a member `member`."""
+    k = kernel()
+    tid = k.by_name.get((struct_name, KIND_STRUCT))
+    if tid is None:
+        return False
+    _, vlen, _, body, _ = k.types[tid]
+    return any(k.name(struct.unpack_from("<I", body, 12 * i)[0]) == member for i in range(vlen))
+
+
+def tw_counted_at_expiry():
+    """TcpExt TW (and TWKilled) count a time-wait socket when its timer runs
+    out, not when it is made: 5.10's tw_timer_handler() counts it, as
+    TWKilled if the tw_kill bit is set (a timeout of 4 s or less), so a tw
+    killed early (RST, reuse, ss -K) is never counted; 6.1 counts it in
+    __inet_twsk_schedule() and has no tw_kill."""
+    return has_member("inet_timewait_sock", "tw_kill")
+
+
 def has_rst_reasons():
     """tcp:tcp_send_reset carries enum sk_rst_reason (6.10+: three arguments)."""
     return kernel().tp_nargs("tcp_send_reset") >= 3
@@ -77,3 +96,15 @@ def has_rst_reason(name):
     """This kernel's tcp_send_reset reports reason `name` (the names grew
     after 6.10: TCP_STATE and the other active-reset reasons came in 6.12)."""
     return has_rst_reasons() and f"SK_RST_REASON_{name}" in kernel().enum_names("sk_rst_reason")
+
+
+def has_refused_rst():
+    """rstwatch reports challenged_rst: skb:kfree_skb names the receiving
+    socket (four arguments, 6.11+) and enum skb_drop_reason has TCP_RESET."""
+    return (kernel().tp_nargs("kfree_skb") >= 4 and
+            "SKB_DROP_REASON_TCP_RESET" in kernel().enum_names("skb_drop_reason"))
+
+
+def has_peer_probe():
+    """rstwatch's peer probe can run: bpf_for_each_map_elem() (5.13+)."""
+    return "BPF_FUNC_for_each_map_elem" in kernel().enum_names("bpf_func_id")

@@ -1,8 +1,11 @@
-"""A fresh pair of network namespaces joined by a veth pair.
+"""A fresh pair of network namespaces joined by a veth pair (NsPair), or the
+pair with a router namespace between them (NsRouted).
 
-A (the client) has 10.231.N.1/24 and fd00:231:N::1/64, B (the server) has
-10.231.N.2/24 and fd00:231:N::2/64; both interfaces are called eth0.  Nothing
-here ever routes outside the pair.
+NsPair: A (the client) has 10.231.N.1/24 and fd00:231:N::1/64, B (the server)
+has 10.231.N.2/24 and fd00:231:N::2/64; both interfaces are called eth0.
+NsRouted: A is 10.231.N.1 behind R's eth0 (10.231.N.254, fd00:231:N::fe),
+B is 10.232.N.2 (fd00:232:N::2) behind R's eth1 (10.232.N.254, fd00:232:N::fe);
+R forwards between them.  Nothing here ever routes outside the namespaces.
 """
 import os
 import subprocess
@@ -23,6 +26,8 @@ def sh(*argv, input=None, check=True, timeout=10):
 
 
 class NsPair:
+    sides = "AB"
+
     def __init__(self, n):
         if not 1 <= n <= 254:
             raise ValueError("pair number must be 1..254")
@@ -62,16 +67,16 @@ class NsPair:
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
         self.wait_up()
 
-    def wait_up(self, timeout=5):
-        """Wait until both ends are operationally UP (qdisc attached)."""
+    def wait_up(self, timeout=5, links=(("A", "eth0"), ("B", "eth0"))):
+        """Wait until the links are operationally UP (qdisc attached)."""
         deadline = time.monotonic() + timeout
-        for side in ("A", "B"):
+        for side, dev in links:
             while True:
-                out = sh("ip", "-n", self.names[side], "-o", "link", "show", "eth0").stdout
+                out = sh("ip", "-n", self.names[side], "-o", "link", "show", dev).stdout
                 if " state UP " in out:
                     break
                 if time.monotonic() > deadline:
-                    raise NetnsError(f"eth0 in {self.names[side]} not UP after {timeout}s: {out.strip()}")
+                    raise NetnsError(f"{dev} in {self.names[side]} not UP after {timeout}s: {out.strip()}")
                 time.sleep(0.02)
 
     def teardown(self):
@@ -132,6 +137,57 @@ table inet rwtest {{
     def sockets(self, side, state):
         """`ss -Htan state STATE` lines in `side`."""
         return [l for l in self.exec(side, "ss", "-Htan", "state", state).stdout.splitlines() if l.strip()]
+
+
+class NsRouted(NsPair):
+    """A - R - B: the client and the server on subnets of their own, a router
+    namespace R between them, where middleboxes (nftables, NAT, conntrack)
+    and third parties act on the connection."""
+    sides = "ABR"
+    SUBNET = {"A": 231, "B": 232}
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.names["R"] = f"rwR-{os.getpid()}-{n}"
+
+    def addr(self, side, family):
+        """An end's address; R's on A's side (R is 'RA') or B's side ('RB')."""
+        net = self.SUBNET[side[-1]]
+        if family == "ipv4":
+            return f"10.{net}.{self.n}.{254 if side[0] == 'R' else {'A': 1, 'B': 2}[side]}"
+        return f"fd00:{net}:{self.n}::{'fe' if side[0] == 'R' else {'A': 1, 'B': 2}[side]}"
+
+    def setup(self):
+        for side in "ABR":
+            sh("ip", "netns", "add", self.names[side])
+            self.created.append(self.names[side])
+            # no duplicate address detection on the links to come: while
+            # their link-local addresses were tentative, neighbour discovery
+            # through R lost the first SYN or SYN-ACK now and then (IPv6)
+            for conf in ("all", "default"):
+                self.sysctl(side, f"net.ipv6.conf.{conf}.accept_dad", 0)
+        a, b, r = self.names["A"], self.names["B"], self.names["R"]
+        # distinct ifindexes on each pair (see NsPair.setup)
+        sh("ip", "-n", a, "link", "add", "eth0", "index", "10", "type", "veth",
+           "peer", "name", "eth0", "index", "30", "netns", r)
+        sh("ip", "-n", b, "link", "add", "eth0", "index", "20", "type", "veth",
+           "peer", "name", "eth1", "index", "40", "netns", r)
+        for side, dev, addr in (("A", "eth0", "A"), ("B", "eth0", "B"),
+                                ("R", "eth0", "RA"), ("R", "eth1", "RB")):
+            ns = self.names[side]
+            sh("ip", "-n", ns, "addr", "add", self.addr(addr, "ipv4") + "/24", "dev", dev)
+            sh("ip", "-n", ns, "addr", "add", self.addr(addr, "ipv6") + "/64", "dev", dev, "nodad")
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        for side in "ABR":
+            sh("ip", "-n", self.names[side], "link", "set", "lo", "up")
+        for side in "AB":
+            sh("ip", "-n", self.names[side], "route", "add", "default", "via",
+               self.addr("R" + side, "ipv4"))
+            sh("ip", "-n", self.names[side], "-6", "route", "add", "default", "via",
+               self.addr("R" + side, "ipv6"))
+        self.sysctl("R", "net.ipv4.ip_forward", 1)
+        self.sysctl("R", "net.ipv6.conf.all.forwarding", 1)
+        self.wait_up(links=(("A", "eth0"), ("B", "eth0"), ("R", "eth0"), ("R", "eth1")))
 
 
 def counter_delta(before, after, section="TcpExt"):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """rstwatch end-to-end tests on the real kernel.
 
-usage: python3 tests/e2e/run.py [-k SUBSTRING] [--rstwatch PATH] [--no-rstwatch] [-v]
+usage: python3 tests/e2e/run.py [-k SUBSTRING[,...]]... [--skip SUBSTRING[,...]] [--test NAME]...
+                               [--rstwatch PATH] [--caps CAPS] [--no-rstwatch] [-v]
 
 Every test builds its own pair of network namespaces (A = client, B = server)
 joined by veth, starts `rstwatch -j --port PORT` with a port unique to the
@@ -11,6 +12,9 @@ with the TcpExt counter deltas of both namespaces.
 
 --no-rstwatch  developer mode: run the choreography and check only what the
                actors observed (errno) and the counters, without rstwatch.
+--caps CAPS    run every rstwatch as nobody with exactly these capabilities
+               (e.g. bpf,perfmon,syslog) and no other: what a least-privilege
+               deployment gives it (hardening.py least_privilege_suite).
 -v             print every test's non-zero TcpExt/Tcp deltas and verdicts.
 
 Prints `PASS name` or `FAIL name: expected ... vs seen ...` per test, then
@@ -31,8 +35,9 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 
 from actor import Actor, ActorError  # noqa: E402
-from netns import NetnsError, NsPair, counter_delta  # noqa: E402
+from netns import NetnsError, NsPair, NsRouted, counter_delta  # noqa: E402
 from tracer import Rstwatch, TracerError  # noqa: E402
+import btf  # noqa: E402
 from verdicts import (CHECKED_COUNTERS, Expect, Failure, check, check_counter_parity,  # noqa: E402
                       contract_problems, rst_reason)
 
@@ -43,14 +48,24 @@ GRACE = 0.5          # seconds to wait for stray verdicts after the expected one
 class Case:
     """One test: a namespace pair, an rstwatch instance, actors, counters."""
 
-    def __init__(self, opts, n, port, family, name):
+    def __init__(self, opts, n, port, family, name, fn=None):
         self.opts, self.n, self.port, self.family, self.name = opts, n, port, family, name
-        self.pair = NsPair(n)
+        # a scenario may add arguments to the main instance (fn.tracer_args(c))
+        # and keep out of `make traces` (fn.fixture = False)
+        self.tracer_args = getattr(fn, "tracer_args", lambda c: [])
+        self.recorded = bool(opts.record_fixtures) and getattr(fn, "fixture", True)
+        # fn.routed: A and B on subnets of their own, router R between them
+        self.pair = (NsRouted if getattr(fn, "routed", False) else NsPair)(n)
+        self._scratch = None
         self.tracer = None
         self.tracers = []        # further instances a scenario starts (filters)
         self.actors = []
         self.cport = None        # the client's local port, known once bound
         self.report = []         # -v output
+        # a TIME_WAIT scenario: the main instance runs with --time-wait, a
+        # second one with the defaults must print only the anomalies
+        self.time_wait = False
+        self.default_view = None
 
     # -- set up / tear down
     def begin(self):
@@ -58,12 +73,26 @@ class Case:
             raise Failure(f"not root (euid {os.geteuid()}): the e2e tests need root")
         self.t0 = time.time()
         self.pair.setup()
-        self.ino = {s: self.pair.inode(s) for s in "AB"}
+        self.ino = {s: self.pair.inode(s) for s in self.pair.sides}
         if not self.opts.no_rstwatch:
-            rec = ["-w", self.fixture(".rwt")] if self.opts.record_fixtures else []
-            self.tracer = Rstwatch(self.opts.rstwatch, ["--port", str(self.port), *rec])
+            rec = ["-w", self.fixture(".rwt")] if self.recorded else []
+            tw = ["--time-wait"] if self.time_wait else []
+            self.tracer = Rstwatch(self.opts.rstwatch,
+                                   ["--port", str(self.port), *tw, *self.tracer_args(self), *rec])
             self.tracer.start(timeout=20)
-        self.before = {s: self.pair.counters(s) for s in "AB"}
+            if self.time_wait:
+                self.default_view = self.extra(["--port", str(self.port)])
+        self.before = {s: self.pair.counters(s) for s in self.pair.sides}
+
+    def deltas(self, after):
+        """{side: {counter: delta}} since begin(): TcpExt names as they are,
+        Tcp ones (OutRsts, EstabResets...) as 'Tcp.NAME'."""
+        out = {}
+        for s in self.pair.sides:
+            out[s] = counter_delta(self.before[s], after[s])
+            out[s].update({"Tcp." + k: v for k, v in
+                           counter_delta(self.before[s], after[s], "Tcp").items()})
+        return out
 
     def cleanup(self):
         for t in [self.tracer] + self.tracers:
@@ -71,7 +100,15 @@ class Case:
                 t.kill()
         for a in self.actors:
             a.kill()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
         return self.pair.teardown()
+
+    def scratch(self):
+        """A directory of this test's own, removed with it."""
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix=f"rstwatch-{self.name}-")
+        return self._scratch
 
     def fixture(self, ext):
         return os.path.join(self.opts.record_fixtures, self.name + ext)
@@ -150,12 +187,16 @@ class Case:
         seen = [o for _, o in lines if o is not None and self.relevant(o)]
         problems = []
         check(verdicts, seen, self.side_of, self.family, problems)
+        if t.argv[1:2] == ["-j"]:
+            problems += [f"contract: {'; '.join(p)} in {raw}" for raw, o in lines
+                         for p in [contract_problems(o, self.t0, time.time())] if p]
         if problems:
             name = f"rstwatch {' '.join(t.argv[2:])}"
             raise Failure(f"{name}: {problems[0]}",
                           problems[1:] + [f"{name} stdout (this test's port):"] +
                           ["  " + raw for raw, obj in lines if obj is None or self.relevant(obj)] +
                           [f"{name} stderr:"] + ["  " + l for l in t.stderr])
+        return seen
 
     def sockets_check(self, side, state, count):
         lines = [l for l in self.pair.sockets(side, state)
@@ -165,23 +206,31 @@ class Case:
                           f"{self.cport} vs seen {len(lines)}", lines)
 
     # -- the verdict
-    def finish(self, verdicts, counters, tolerate=()):
+    def finish(self, verdicts, counters, tolerate=(), tw_expire=False):
         """verdicts: list of Expect; counters: {side: {TcpExt name: delta}}
-        (CHECKED_COUNTERS not named must stay 0); tolerate: classes ignored."""
+        (CHECKED_COUNTERS not named must stay 0), TW and TWKilled as a
+        kernel that counts a time-wait socket when it is made; tolerate:
+        classes ignored; tw_expire: every time-wait socket of the test runs
+        out its timer within it (else, where the kernel counts them at
+        expiry, TW and TWKilled must stay 0)."""
+        if btf.tw_counted_at_expiry() and not tw_expire:
+            counters = {s: {k: v for k, v in kv.items() if k not in ("TW", "TWKilled")}
+                        for s, kv in counters.items()}
         if self.tracer is not None:
             self.tracer.wait_for(self.relevant, len(verdicts), timeout=3)
             time.sleep(GRACE)
-        after = {s: self.pair.counters(s) for s in "AB"}
-        deltas = {s: counter_delta(self.before[s], after[s]) for s in "AB"}
+        after = {s: self.pair.counters(s) for s in self.pair.sides}
+        deltas = self.deltas(after)
         lines = self.tracer.stop() if self.tracer is not None else []
         t1 = time.time()
 
         counter_problems = []
-        for s in "AB":
+        for s in self.pair.sides:
             for c in sorted(set(CHECKED_COUNTERS) | set(counters.get(s, {}))):
                 want, got = counters.get(s, {}).get(c, 0), deltas[s].get(c, 0)
                 if want != got:
-                    counter_problems.append(f"TcpExt {c} delta in {s}: expected {want} vs seen {got}")
+                    counter_problems.append(f"{'' if c.startswith('Tcp.') else 'TcpExt '}{c} delta "
+                                            f"in {s}: expected {want} vs seen {got}")
         verdict_problems, contract, seen = [], [], []
         if self.tracer is not None:
             for raw, obj in lines:
@@ -200,9 +249,8 @@ class Case:
             check_counter_parity(seen, self.side_of, deltas, verdict_problems)
 
         if self.opts.verbose:
-            for s in "AB":
-                tcp = counter_delta(self.before[s], after[s], "Tcp")
-                self.report.append(f"{s} TcpExt {deltas[s]}  Tcp {tcp}")
+            for s in self.pair.sides:
+                self.report.append(f"{s} {deltas[s]}")
             self.report += [raw for raw, obj in lines if obj is None or self.relevant(obj)]
         problems = verdict_problems + counter_problems + contract
         if problems:
@@ -213,6 +261,8 @@ class Case:
                 details += ["rstwatch stderr:" + ("" if self.tracer.stderr else " (empty)")]
                 details += ["  " + l for l in self.tracer.stderr]
             raise Failure(problems[0], details)
+        if self.default_view is not None:
+            self.check_extra(self.default_view, [e for e in verdicts if not e.tw_only])
 
 
 # ------------------------------------------------------------------ scenarios
@@ -333,15 +383,25 @@ def time_wait(c):
              {"A": {"TW": 1}})
 
 
+time_wait.time_wait = True
+
+
 def filters(c):
-    """The in-kernel filters: -p (owner pid), --netns (path form) and -4/-6.
-    A linger-0 close makes one verdict in each namespace; each filtered
-    instance must report exactly its share, the main one (--port) both."""
+    """The in-kernel filters: -p (owner pid), --netns (path form) and -4/-6,
+    and --class on verdicts.  A linger-0 close makes one verdict in each
+    namespace; each filtered instance must report exactly its share, the
+    main one (--port) both.  Then a trace recorded with --port alone,
+    replayed with each instance's filters, must print what that instance
+    printed (times aside: each instance has its own clock offset)."""
     srv = c.server(listen=False)        # the process exists before rstwatch learns its pid
     other = "-6" if c.family == "ipv4" else "-4"
-    extra = {"pid": c.extra(["-p", str(srv.pid)]),
-             "netns": c.extra(["--netns", c.pair.path("A")]),
-             "family": c.extra([other, "--port", str(c.port)])}
+    os.chmod(c.scratch(), 0o1777)    # a /tmp: rstwatch may run as nobody (--caps)
+    trace = os.path.join(c.scratch(), "port.rwt")
+    args = {"pid": ["-p", str(srv.pid)], "netns": ["--netns", c.pair.path("A")],
+            "family": [other, "--port", str(c.port)],
+            "class": ["--class", "no-linger0", "--port", str(c.port)]}
+    extra = {name: c.extra(a) for name, a in args.items()}
+    recorder = c.extra(["--port", str(c.port), "-w", trace])
     srv.do(f"listen {c.family} {c.addr('B')} {c.port}")
     cli = c.client()
     c.connect(cli, srv)
@@ -352,8 +412,23 @@ def filters(c):
     want_a = c.expect("A", "linger0", None, "ESTABLISHED", "local", cli)
     want_b = c.expect("B", "peer_reset", None, "ESTABLISHED", "peer", srv)
     c.finish([want_a, want_b], {"A": {"TCPAbortOnData": 1}})
-    for name, want in (("pid", [want_b]), ("netns", [want_a]), ("family", [])):
+    for name, want in (("pid", [want_b]), ("netns", [want_a]), ("family", []),
+                       ("class", [want_b])):
         c.check_extra(extra[name], want)
+    recorder.stop()
+
+    def verdicts(lines):
+        return sorted(json.dumps({k: v for k, v in json.loads(l).items() if k != "time"},
+                                 sort_keys=True) for l in lines)
+    for name, a in args.items():
+        rep = subprocess.run([c.opts.rstwatch, "-j", "-r", trace, *a], capture_output=True,
+                             text=True, timeout=20)
+        live = verdicts(raw for raw, o in extra[name].lines if o is not None and c.relevant(o))
+        replayed = verdicts(rep.stdout.splitlines())
+        if rep.returncode != 0 or replayed != live:
+            raise Failure(f"replay with {' '.join(a)}: expected what the live instance printed vs "
+                          f"exit {rep.returncode}", ["live:"] + live + ["replay:"] + replayed +
+                          rep.stderr.splitlines())
 
 
 def abort_seen_late(c, late, cli):
@@ -407,7 +482,7 @@ def record_replay(c):
     connection to a closed port."""
     tmp = tempfile.mkdtemp(prefix="rstwatch-e2e-")
     try:
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o1777)    # a /tmp: rstwatch may run as nobody (--caps)
         trace = {fmt: os.path.join(tmp, f"{fmt}.rwt") for fmt in ("json", "text")}
         live = {fmt: c.extra(["-c", "--port", str(c.port), "-w", trace[fmt]], json=fmt == "json")
                 for fmt in ("json", "text")}
@@ -520,10 +595,14 @@ def gate(c):
 import scen_aborts  # noqa: E402  (after Failure & co: it imports them)
 import scen_lifecycle  # noqa: E402
 import scen_servers  # noqa: E402
+import scen_load  # noqa: E402
+import scen_fleet  # noqa: E402
+import scen_middlebox  # noqa: E402
 
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
              refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
-             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS + scen_servers.SCENARIOS
+             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS + scen_servers.SCENARIOS + \
+            scen_load.SCENARIOS + scen_fleet.SCENARIOS + scen_middlebox.SCENARIOS
 
 
 def tests():
@@ -534,15 +613,21 @@ def tests():
     return out
 
 
+def matches(name, pattern):
+    """-k/--skip: a substring of the name, or with a leading ^ its start."""
+    return name.startswith(pattern[1:]) if pattern.startswith("^") else pattern in name
+
+
 def run_one(opts, i, name, fn, family):
     port = 20000 + (os.getpid() % 120) * 100 + i   # < 32768: never an ephemeral port
-    c = Case(opts, i + 1, port, family, name)
+    c = Case(opts, i + 1, port, family, name, fn)
+    c.time_wait = getattr(fn, "time_wait", False)
     t = time.monotonic()
     failure = None
     try:
         c.begin()
         fn(c)
-        if opts.record_fixtures:
+        if c.recorded:
             c.save_fixture()
     except Failure as e:
         failure = (str(e), e.details)
@@ -562,9 +647,9 @@ def run_one(opts, i, name, fn, family):
         failure[1].extend("  " + l for l in c.tracer.stderr)
     took = time.monotonic() - t
     if failure is None:
-        print(f"PASS {name}" + (f"  ({took:.1f}s)" if opts.verbose else ""))
+        print(f"PASS {name}  ({took:.1f}s)")
     else:
-        print(f"FAIL {name}: {failure[0]}")
+        print(f"FAIL {name}: {failure[0]}  ({took:.1f}s)")
         for line in failure[1]:
             print("    " + line)
     if opts.verbose:
@@ -574,11 +659,41 @@ def run_one(opts, i, name, fn, family):
     return failure is None
 
 
+def caps_wrapper(rstwatch, caps):
+    """An executable that runs rstwatch as nobody with exactly the
+    capabilities caps (inheritable, ambient and bounding set: nothing else
+    can be gained); every test then starts that instead.  It execs, so the
+    pid the tests signal is rstwatch's.  Started by a user other than root
+    (a replay as nobody) it runs rstwatch as it is."""
+    want = ",".join("+" + c for c in caps.split(","))
+    d = tempfile.mkdtemp(prefix="rstwatch-caps-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "rstwatch")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n"   # already unprivileged (a replay as nobody): as it is
+                f"[ \"$(id -u)\" = 0 ] || exec '{rstwatch}' \"$@\"\n"
+                f"exec setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,{want} "
+                f"--ambient-caps=-all,{want} --bounding-set=-all,{want} '{rstwatch}' \"$@\"\n")
+    os.chmod(path, 0o755)
+    import atexit
+    atexit.register(shutil.rmtree, d, True)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description="rstwatch end-to-end tests (root, real kernel)")
-    ap.add_argument("-k", metavar="SUBSTRING", help="run only tests whose name contains it")
+    ap.add_argument("-k", metavar="SUBSTRING[,...]", action="append",
+                    help="run only tests whose name contains one of them (^X: starts with X; "
+                         "repeat for more)")
+    ap.add_argument("--skip", metavar="SUBSTRING[,...]",
+                    help="leave out tests whose name contains one of them")
+    ap.add_argument("--test", metavar="NAME", action="append",
+                    help="run only the test of exactly this name (repeat for several)")
     ap.add_argument("--rstwatch", default=os.path.join(REPO, "rstwatch"),
                     help="the rstwatch binary (default: the repository's ./rstwatch)")
+    ap.add_argument("--caps", metavar="CAPS",
+                    help="run rstwatch as nobody with exactly these capabilities, e.g. "
+                         "bpf,perfmon,syslog")
     ap.add_argument("--no-rstwatch", action="store_true",
                     help="developer mode: check only errno and counters, without rstwatch")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -587,13 +702,18 @@ def main():
                          "passed, its replayed verdicts to DIR/NAME.json (make traces)")
     opts = ap.parse_args()
     opts.rstwatch = os.path.abspath(opts.rstwatch)
+    if opts.caps:
+        opts.rstwatch = caps_wrapper(opts.rstwatch, opts.caps)
     if opts.record_fixtures:
         opts.record_fixtures = os.path.abspath(opts.record_fixtures)
         os.makedirs(opts.record_fixtures, exist_ok=True)
 
     passed = failed = 0
     for i, (name, fn, fam) in enumerate(tests()):
-        if opts.k and opts.k not in name:
+        ks = [k for arg in opts.k or [] for k in arg.split(",")]
+        if (ks and not any(matches(name, k) for k in ks)) or (opts.test and name not in opts.test):
+            continue
+        if opts.skip and any(matches(name, k) for k in opts.skip.split(",")):
             continue
         if run_one(opts, i, name, fn, fam):
             passed += 1

@@ -5,6 +5,9 @@ import subprocess
 import threading
 import time
 
+import schema
+from verdicts import Failure
+
 READY = "rstwatch: tracing"
 
 
@@ -101,3 +104,36 @@ class Rstwatch:
                 pass
         for t in self._threads:
             t.join(timeout=2)
+
+
+def wait_ready(proc, timeout=20):
+    """Read proc's stderr (a pipe) up to the ready line; returns the lines."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if isinstance(line, bytes):
+            line = line.decode(errors="replace")
+        if not line:
+            raise Failure(f"rstwatch exited ({proc.wait()}) before '{READY}'", lines)
+        lines.append(line.rstrip("\n"))
+        if line.startswith(READY):
+            return lines
+    raise Failure(f"no '{READY}' within {timeout}s", lines)
+
+
+def json_lines(raw, what):
+    """Every line of raw (bytes) is a complete JSON object; returns them."""
+    if raw and not raw.endswith(b"\n"):
+        raise Failure(f"{what}: the last line is cut: {raw[-120:]!r}")
+    objs = []
+    for n, line in enumerate(raw.split(b"\n")[:-1], 1):
+        try:
+            objs.append(json.loads(line))
+        except ValueError:
+            raise Failure(f"{what}: line {n} is not JSON: {line[:200]!r}") from None
+        p = schema.problems(objs[-1])
+        if p:
+            raise Failure(f"{what}: line {n} breaks the JSON contract: {'; '.join(p)}",
+                          [line[:400].decode(errors="replace")])
+    return objs

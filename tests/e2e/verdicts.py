@@ -3,6 +3,7 @@ import datetime
 import re
 
 import btf
+import schema
 
 KEYS = ("time", "class", "subtype", "origin", "reason", "state", "family", "laddr", "lport",
         "raddr", "rport", "netns", "pid", "comm", "cgroup", "evidence", "hint")
@@ -48,12 +49,20 @@ class Failure(Exception):
 class Expect:
     """One expected verdict. owner is an Actor (pid, comm, cgroup asserted) or
     None (pid, comm and cgroup must be null). reason/evidence are only checked
-    when given; evidence is a dict of exact values.  The caller sets .addrs
-    (laddr, lport, raddr, rport as the verdict's namespace sees them)."""
+    when given; evidence is a dict of exact values (or ranges).  The caller sets .addrs
+    (laddr, lport, raddr, rport as the verdict's namespace sees them).
+    tw_only: printed only with --time-wait (a TIME_WAIT entry, its expiry, its
+    reuse by connect()); by default a time_wait verdict with no subtype or
+    "expired" is.  hint: words the hint must contain, where the scenario
+    pins which one applies."""
 
-    def __init__(self, side, cls, subtype, state, origin, owner, reason=ANY, evidence=None):
+    def __init__(self, side, cls, subtype, state, origin, owner, reason=ANY, evidence=None,
+                 tw_only=None, hint=None):
         self.side, self.cls, self.subtype, self.state, self.origin = side, cls, subtype, state, origin
         self.owner, self.reason, self.evidence = owner, reason, evidence or {}
+        self.hint = hint
+        self.tw_only = (cls == "time_wait" and subtype in (None, "expired")) if tw_only is None \
+            else tw_only
 
     @property
     def key(self):
@@ -66,13 +75,17 @@ def key_text(key):
 
 
 def contract_problems(obj, t0, t1):
-    """Problems with one JSON object against the stable core of SPEC.md."""
+    """Problems with one JSON object against the stable core (JSON FIELDS in
+    rstwatch(8)) and deploy/rstwatch.schema.json (which also covers the -c/-i
+    summaries)."""
     if not isinstance(obj, dict):
         return [f"not a JSON object: {obj!r}"]
+    if "summary" in obj:
+        return schema.problems(obj)
     missing = [k for k in KEYS if k not in obj]
     if missing:
         return [f"missing key(s) {', '.join(missing)}"]
-    p = []
+    p = schema.problems(obj)
 
     def typed(k, types, nullable=False):
         v = obj[k]
@@ -155,9 +168,12 @@ def check(expected, seen, where, family, problems):
             if o.get("cgroup") != e.owner.cgroup_path:
                 problems.append(f"{name}: cgroup expected {e.owner.cgroup_path!r} "
                                 f"(owner {e.owner.comm}) vs seen {o.get('cgroup')!r}")
+        if e.hint is not None and e.hint not in (o.get("hint") or ""):
+            problems.append(f"{name}: hint expected to say {e.hint!r} vs seen {o.get('hint')!r}")
         for k, v in e.evidence.items():
             got = (o.get("evidence") or {}).get(k)
-            if got != v:
+            # a range: a duration measured by a periodic walk, within bounds
+            if (got not in v) if isinstance(v, range) else (got != v):
                 problems.append(f"{name}: evidence.{k} expected {v!r} vs seen {got!r}")
 
 

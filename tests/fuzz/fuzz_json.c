@@ -9,7 +9,9 @@
  *   rw_text_str: no control byte or DEL, valid UTF-8, and the returned width
  *     is the number of characters written (so at most 4 per input byte);
  *   both: input that needs no escaping (valid UTF-8 without a control byte,
- *     DEL, quote or backslash) comes out unchanged.
+ *     DEL, quote or backslash) comes out unchanged;
+ *   rw_prom_label: only \\ and \" escapes, no raw quote, and decoded as
+ *     the exposition format decodes it, exactly what rw_text_str writes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +20,15 @@
 #include "escape.h"
 #include "fuzz.h"
 
-static char *json_of(const char *in, size_t maxlen, size_t *len)
+/* What escaper fn (rw_json_str, rw_prom_label) writes for in. */
+static char *escaped(void (*fn)(FILE *, const char *, size_t), const char *in, size_t maxlen,
+		     size_t *len)
 {
 	char *out;
 	FILE *f = open_memstream(&out, len);
 
 	REQUIRE(f, "open_memstream failed");
-	rw_json_str(f, in, maxlen);
+	fn(f, in, maxlen);
 	REQUIRE(fclose(f) == 0, "writing to memory failed");
 	return out;
 }
@@ -38,6 +42,23 @@ static char *text_of(const char *in, size_t maxlen, size_t *len, size_t *cols)
 	*cols = rw_text_str(f, in, maxlen);
 	REQUIRE(fclose(f) == 0, "writing to memory failed");
 	return out;
+}
+
+/* A label value as Prometheus reads it: \\ -> \, \" -> ", in place. */
+static size_t label_decode(char *s, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		REQUIRE(s[i] != '"', "rw_prom_label wrote a raw quote at byte %zu", i);
+		if (s[i] == '\\') {
+			REQUIRE(i + 1 < n && (s[i + 1] == '\\' || s[i + 1] == '"'),
+				"rw_prom_label wrote an escape other than \\\\ or \\\" at byte %zu", i);
+			i++;
+		}
+		s[w++] = s[i];
+	}
+	return w;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -57,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	plain = fz_unclean_at((const uint8_t *)in, n, NULL) == n && !memchr(in, '"', n) &&
 		!memchr(in, '\\', n);
 
-	json = json_of(in, size, &json_len);
+	json = escaped(rw_json_str, in, size, &json_len);
 	fz_checking("rw_json_str wrote", json, json_len);
 	end = fz_json_string((const uint8_t *)json, (const uint8_t *)json + json_len, &why);
 	REQUIRE(end, "rw_json_str wrote an invalid JSON string: %s", why);
@@ -80,6 +101,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REQUIRE(text_len == n && memcmp(text, in, n) == 0,
 			"rw_text_str changed a string that needed no escaping");
 
+	{
+		size_t label_len, decoded;
+		char *label = escaped(rw_prom_label, in, size, &label_len);
+
+		fz_checking("rw_prom_label wrote", label, label_len);
+		REQUIRE(fz_unclean_at((const uint8_t *)label, label_len, NULL) == label_len,
+			"rw_prom_label wrote a control byte, DEL or invalid UTF-8");
+		decoded = label_decode(label, label_len);
+		REQUIRE(decoded == text_len && memcmp(label, text, text_len) == 0,
+			"rw_prom_label does not decode to what rw_text_str writes");
+		free(label);
+	}
 	free(json);
 	free(text);
 	free(in);

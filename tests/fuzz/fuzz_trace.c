@@ -70,8 +70,15 @@ static void any_verdict(const struct rw_event *ev, struct rw_verdict *v)
 	memset(v, 0, sizeof(*v));
 	v->cls = (enum rw_class)(k % RW_CL_COUNT);
 	v->sub = (enum rw_subtype)((k >> 8) % RW_SUB_COUNT);
-	v->origin = (enum rw_origin)((k >> 16) % (RW_OR_LIFECYCLE + 1));
-	v->ev_mask = (uint32_t)(k >> 24) & 0x1f;
+	v->origin = (enum rw_origin)((k >> 16) % RW_OR_COUNT);
+	v->ev_mask = (uint32_t)(k >> 24) & 0x7ff;
+	v->idle = (enum rw_idle)((k >> 36) % 3);
+	/* the other end's owner: as hostile as the event's current task */
+	v->peer.state = (enum rw_state)ev->oldstate;
+	v->peer.pid = ev->cur_pid;
+	memcpy(v->peer.comm, ev->cur_comm, sizeof(v->peer.comm));
+	v->peer.netns = ev->netns;
+	v->peer.snd_nxt = ev->snd_nxt;
 	v->closed_first_local = (k >> 32) & 1;
 	v->state = (enum rw_state)ev->state;
 	v->tw_substate = (enum rw_state)ev->newstate;
@@ -88,7 +95,7 @@ static void check_event(const struct rw_event *ev)
 	char *out;
 	FILE *f;
 
-	REQUIRE(ev->kind >= RW_EV_STATE && ev->kind <= RW_EV_TW_SYN_REUSE, "kind %u let through",
+	REQUIRE(ev->kind >= RW_EV_STATE && ev->kind <= RW_EV_PEER, "kind %u let through",
 		ev->kind);
 	REQUIRE(ev->family == 4 || ev->family == 6, "family %u let through", ev->family);
 	REQUIRE(ev->state < RW_ST_COUNT && ev->oldstate < RW_ST_COUNT &&
@@ -107,7 +114,7 @@ static void check_event(const struct rw_event *ev)
 	free(out);
 
 	f = mem_open(&out, &len);
-	rw_text_verdict(f, &v);
+	rw_text_verdict(f, &v, NULL);
 	mem_close(f);
 	require_one_line("rw_text_verdict", out, len);
 	free(out);

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "classify.h"
+#include "flow.h"
 
 #define MAXV 16
 
@@ -467,6 +468,323 @@ static void linked(bool receiver_first)
 	rw_classifier_free(c);
 }
 
+/* The peer probe's answer for receiver rr: its other end, synchronised. */
+static struct rw_event ev_peer(const struct rw_event *rr, enum rw_state state)
+{
+	struct rw_event e = ev_sk(RW_EV_PEER, rr->sk + 1000, state);
+
+	e.time_ns = rr->time_ns;	/* stamped with the reset's time */
+	e.lport = rr->rport;
+	e.rport = rr->lport;
+	e.netns = 77;
+	e.pid = 43;
+	memcpy(e.comm, "server", 7);
+	e.flags = RW_EVF_SK | RW_EVF_OWNER | RW_EVF_SEQ;
+	e.snd_nxt = 5000;
+	e.about = rr->sk;
+	return e;
+}
+
+/*
+ * An RST received while the other end, watched on this host, stays
+ * ESTABLISHED and sends none: middlebox_reset once the wait is over, naming
+ * the other end.  If the other end's RST comes within the wait after all
+ * (the probe saw it just before it sent), the pair is linked as usual.
+ */
+static void middlebox(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event rr, peer, close_ev, rst;
+
+	rr = ev_sk(RW_EV_RECV_RESET, 80, RW_ST_ESTABLISHED);
+	rr.flags |= RW_EVF_SEQ;
+	rr.rcv_nxt = 5000;
+	peer = ev_peer(&rr, RW_ST_ESTABLISHED);
+	rw_classify(c, &rr);
+	rw_classify(c, &peer);
+	CHECK_INT("waits for an RST of this host", g.n, 0);
+	rw_classify_tick(c, rr.time_ns + RW_PENDING_NS);
+	expect_one(&g, RW_CL_MIDDLEBOX_RESET, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	if (g.n) {
+		CHECK_INT("origin peer", g.v[0].origin, RW_OR_PEER);
+		CHECK_INT("peer evidence", !!(g.v[0].ev_mask & RW_VE_PEER), 1);
+		CHECK_INT("peer pid", (int)g.v[0].peer.pid, 43);
+		CHECK_STR("peer comm", g.v[0].peer.comm, "server");
+		CHECK_INT("peer netns", (int)g.v[0].peer.netns, 77);
+		CHECK_INT("peer snd_nxt = the RST's seq", (int)g.v[0].peer.snd_nxt, 5000);
+		CHECK_INT("the receiver's errno", g.v[0].app_errno, ECONNRESET);
+		CHECK_INT("no conn_id", (int)g.v[0].conn_id, 0);
+	}
+	rw_classifier_free(c);
+
+	/* an answer about another receiver changes nothing */
+	c = fresh(&g, 64);
+	rw_classify(c, &rr);
+	peer.about = 999;
+	rw_classify(c, &peer);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_PEER_RESET, RW_SUB_NONE, RW_ST_ESTABLISHED);
+	rw_classifier_free(c);
+
+	/* the other end did send it: linked, no middlebox */
+	c = fresh(&g, 64);
+	peer.about = rr.sk;
+	rw_classify(c, &rr);
+	rw_classify(c, &peer);
+	close_ev = ev_state(peer.sk, RW_ST_ESTABLISHED, RW_ST_CLOSE);
+	close_ev.lport = peer.lport;
+	close_ev.rport = peer.rport;
+	close_ev.flags |= RW_EVF_LINGER;
+	close_ev.shutdown = 3;
+	rst = close_ev;
+	rst.kind = RW_EV_SEND_RESET;
+	rst.state = RW_ST_CLOSE;
+	rst.reason = RW_RSN_TCP_STATE;
+	rw_classify(c, &close_ev);
+	rw_classify(c, &rst);
+	rw_classify_flush(c);
+	CHECK_INT("a linked pair", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("the sender's verdict", rw_class_name(g.v[0].cls), "linger0");
+		CHECK_STR("the receiver's", rw_class_name(g.v[1].cls), "peer_reset");
+		CHECK_INT("no peer evidence", !!(g.v[1].ev_mask & RW_VE_PEER), 0);
+	}
+	rw_classifier_free(c);
+}
+
+/* Both ends received an RST within the wait, neither sent one. */
+static void middlebox_both(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event a, b;
+
+	a = ev_sk(RW_EV_RECV_RESET, 90, RW_ST_ESTABLISHED);
+	b = ev_sk(RW_EV_RECV_RESET, 91, RW_ST_CLOSE_WAIT);
+	b.lport = a.rport;
+	b.rport = a.lport;
+	b.pid = 44;
+	rw_classify(c, &a);
+	rw_classify(c, &b);
+	CHECK_INT("both wait for an RST of either end", g.n, 0);
+	rw_classify_tick(c, b.time_ns + RW_PENDING_NS);
+	CHECK_INT("then both out", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("first", rw_class_name(g.v[0].cls), "middlebox_reset");
+		CHECK_STR("second", rw_class_name(g.v[1].cls), "middlebox_reset");
+		CHECK_INT("one conn_id", g.v[0].conn_id == g.v[1].conn_id && g.v[0].conn_id, 1);
+		CHECK_INT("not a sender/receiver pair", g.v[0].link == NULL && g.v[1].link == NULL, 1);
+		CHECK_STR("the first names the second's state", rw_state_name(g.v[0].peer.state),
+			  "CLOSE_WAIT");
+		CHECK_INT("the second names the first's owner", (int)g.v[1].peer.pid, 42);
+	}
+	rw_classifier_free(c);
+
+	/* ss -K at both ends at once (6.11+: each RST sent while ESTABLISHED):
+	 * both receive, then both RSTs come: whatever they are, they are sent
+	 * by this host, so no middlebox */
+	c = fresh(&g, 64);
+	rw_classify(c, &a);
+	rw_classify(c, &b);
+	{
+		struct rw_event ra = ev_rst(a.sk, RW_ST_ESTABLISHED, RW_RSN_TCP_STATE);
+		struct rw_event rb = ev_rst(b.sk, RW_ST_ESTABLISHED, RW_RSN_TCP_STATE);
+
+		rb.lport = b.lport;
+		rb.rport = b.rport;
+		rw_classify(c, &ra);
+		rw_classify(c, &rb);
+	}
+	rw_classify_flush(c);
+	CHECK_INT("verdicts", g.n >= 2, 1);
+	for (int i = 0; i < g.n && i < MAXV; i++)
+		CHECK_INT("no middlebox", g.v[i].cls != RW_CL_MIDDLEBOX_RESET, 1);
+	if (g.n >= 2)
+		CHECK_INT("the first RST linked", g.v[0].conn_id && g.v[0].conn_id == g.v[1].conn_id, 1);
+	rw_classifier_free(c);
+
+	/* two resets on one side (a 4-tuple reused): not both ends */
+	c = fresh(&g, 64);
+	b = a;
+	b.sk = 92;
+	rw_classify(c, &a);
+	rw_classify(c, &b);
+	rw_classify_flush(c);
+	CHECK_INT("two verdicts", g.n, 2);
+	if (g.n == 2)
+		CHECK_INT("both peer_reset", g.v[0].cls == RW_CL_PEER_RESET &&
+			  g.v[1].cls == RW_CL_PEER_RESET, 1);
+	rw_classifier_free(c);
+}
+
+static void challenged(bool in_window)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_sk(RW_EV_CHALLENGE, 95, RW_ST_ESTABLISHED);
+
+	e.flags |= RW_EVF_SEQ | RW_EVF_SEG | (in_window ? RW_EVF_IN_WINDOW : 0);
+	e.seg_flags = RW_SEG_RST;
+	e.rcv_nxt = 0xfffffff0u;
+	e.seg_seq = 0x10;	/* across the wrap: 32 ahead */
+	rw_classify(c, &e);
+	expect_one(&g, RW_CL_CHALLENGED_RST, in_window ? RW_SUB_IN_WINDOW : RW_SUB_OUT_OF_WINDOW,
+		   RW_ST_ESTABLISHED);
+	if (g.n) {
+		CHECK_INT("origin peer", g.v[0].origin, RW_OR_PEER);
+		CHECK_INT("sequence evidence", !!(g.v[0].ev_mask & RW_VE_SEQ), 1);
+	}
+	/* the connection lives on: a later close is its own story */
+	rw_classifier_free(c);
+}
+
+/* peer_reset's hint: the idle times of the receiver (ms) */
+static void idle_hint(uint32_t sent, uint32_t recv, uint32_t ack, enum rw_state st,
+		      enum rw_idle want)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_sk(RW_EV_RECV_RESET, 96, st);
+
+	e.flags |= RW_EVF_IDLE;
+	e.last_sent_ms = sent;
+	e.last_recv_ms = recv;
+	e.last_ack_ms = ack;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_PEER_RESET, RW_SUB_NONE, st);
+	if (g.n) {
+		CHECK_INT("idle fit", g.v[0].idle, want);
+		CHECK_INT("idle evidence", !!(g.v[0].ev_mask & RW_VE_IDLE), 1);
+		if (want != RW_IDLE_NONE)
+			CHECK_INT("the hint names middleboxes", strstr(rw_hint(&g.v[0]), "balancer") != NULL, 1);
+	}
+	rw_classifier_free(c);
+}
+
+/*
+ * Snapshots taken from a real connection on 6.18 (TCP_REPAIR read both
+ * ISNs right after the handshake: client 361424668, server 511198760):
+ * the client sent 100 bytes and got 50, then closed with linger 0.
+ */
+static void set_seqs(struct rw_event *e, bool active)
+{
+	e->flags |= active ? RW_EVF_ACTIVE : RW_EVF_PASSIVE;
+	e->snd_una = active ? 361424668u + 101 : 511198760u + 1 + 50;
+	e->bytes_acked = active ? 101 : 50;	/* the connect()ing side's SYN counts */
+	e->rcv_nxt = active ? 511198760u + 1 + 50 : 361424668u + 1 + 100;
+	e->bytes_received = active ? 50 : 100;
+}
+
+static void flow_ids(void)
+{
+	struct rw_event cli = ev_sk(RW_EV_SEND_RESET, 1, RW_ST_CLOSE), srv = cli, e;
+	uint32_t snd, rcv;
+
+	set_seqs(&cli, true);
+	set_seqs(&srv, false);
+	CHECK_INT("client: ISNs", rw_flow_isns(&cli, &snd, &rcv), 1);
+	CHECK_INT("client's own", snd, 361424668u);
+	CHECK_INT("client's peer's", rcv, 511198760u);
+	CHECK_INT("server: ISNs", rw_flow_isns(&srv, &snd, &rcv), 1);
+	CHECK_INT("server's own", snd, 511198760u);
+	CHECK_INT("server's peer's", rcv, 361424668u);
+	CHECK_INT("the same id at both ends", rw_flow_id(&cli) == rw_flow_id(&srv), 1);
+	CHECK_INT("as measured", rw_flow_id(&cli) == 0xecc1c1482007ef73ull, 1);
+	/* a received FIN is in bytes_received (tcp_rcv_nxt_update() over end_seq) */
+	e = cli;
+	e.rcv_nxt += 1;
+	e.bytes_received += 1;
+	e.flags |= RW_EVF_FIN_RCVD;
+	CHECK_INT("FIN received: same id", rw_flow_id(&e) == rw_flow_id(&cli), 1);
+	/* across 2^32, and more than 4 GiB through */
+	e = cli;
+	e.snd_una = 5;
+	e.bytes_acked = (7ull << 32) + 6;
+	rw_flow_isns(&e, &snd, &rcv);
+	CHECK_INT("modulo 2^32", snd, UINT32_MAX);
+	e = cli;
+	e.flags &= ~RW_EVF_ACTIVE;
+	CHECK_INT("side unknown: none", (int)(rw_flow_id(&e) != 0), 0);
+	e.flags |= RW_EVF_ACTIVE | RW_EVF_PASSIVE;
+	CHECK_INT("both sides: none", (int)(rw_flow_id(&e) != 0), 0);
+	e = cli;
+	e.state = RW_ST_SYN_SENT;
+	CHECK_INT("SYN_SENT: none", (int)(rw_flow_id(&e) != 0), 0);
+	e = cli;
+	e.prevstate = RW_ST_SYN_SENT;
+	CHECK_INT("closed from SYN_SENT: none", (int)(rw_flow_id(&e) != 0), 0);
+	e = cli;
+	e.rcv_nxt = 0;
+	e.bytes_received = 0;
+	CHECK_INT("never synchronized: none", (int)(rw_flow_id(&e) != 0), 0);
+	e = cli;
+	e.flags &= ~RW_EVF_FULL;
+	CHECK_INT("no full socket: none", (int)(rw_flow_id(&e) != 0), 0);
+}
+
+/*
+ * The two ends through NAT, one trace file each (-r A -r B): no 4-tuple in
+ * common, cookies and netns alike in both files.  The flow id links them;
+ * a flow id that differs keeps apart even the same 4-tuple.
+ */
+static void linked_by_flow(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event rst, peer;
+
+	rst = ev_rst(70, RW_ST_CLOSE, RW_RSN_TCP_STATE);
+	rst.flags |= RW_EVF_LINGER;
+	rst.shutdown = 3;
+	set_seqs(&rst, true);
+	peer = ev_sk(RW_EV_RECV_RESET, 70, RW_ST_ESTABLISHED);	/* the same cookie, host B */
+	peer.source = 1;
+	peer.lport = 80;		/* after DNAT and SNAT */
+	peer.rport = 61000;
+	memcpy(peer.laddr, (uint8_t[]){ 10, 0, 2, 2 }, 4);
+	set_seqs(&peer, false);
+	rw_classify(c, &peer);
+	rw_classify(c, &rst);
+	CHECK_INT("linked at once", g.n, 2);
+	if (g.n == 2) {
+		CHECK_STR("the sender first", rw_class_name(g.v[0].cls), "linger0");
+		CHECK_STR("then the receiver", rw_class_name(g.v[1].cls), "peer_reset");
+		CHECK_INT("one conn_id", g.v[0].conn_id == g.v[1].conn_id && g.v[0].conn_id, 1);
+	}
+	rw_classifier_free(c);
+
+	/* the same 4-tuple (reversed), another connection's flow id: apart */
+	c = fresh(&g, 64);
+	peer = ev_sk(RW_EV_RECV_RESET, 71, RW_ST_ESTABLISHED);
+	peer.lport = 8080;
+	peer.rport = 40000;
+	set_seqs(&peer, false);
+	peer.snd_una += 12345;
+	rw_classify(c, &peer);
+	rw_classify(c, &rst);
+	rw_classify_flush(c);
+	CHECK_INT("two verdicts", g.n, 2);
+	if (g.n == 2)
+		CHECK_INT("not linked", (int)(g.v[0].conn_id || g.v[1].conn_id), 0);
+	rw_classifier_free(c);
+
+	/* a reset from no socket has no flow id: the 4-tuple still links it */
+	c = fresh(&g, 64);
+	peer.snd_una -= 12345;
+	rst = ev_sk(RW_EV_SEND_RESET, 0, RW_ST_UNKNOWN);
+	rst.flags = RW_EVF_SEG;
+	rst.seg_flags = RW_SEG_ACK;
+	rst.lport = 40000;
+	rst.rport = 8080;
+	rw_classify(c, &peer);
+	rw_classify(c, &rst);
+	CHECK_INT("half_open and its peer_reset linked", g.n == 2 && g.v[0].conn_id &&
+		  g.v[0].conn_id == g.v[1].conn_id, 1);
+	rw_classifier_free(c);
+}
+
 /* tcp_abort() on 6.11+: the RST from ESTABLISHED before sk_err */
 static void killed_abort_new_order(void)
 {
@@ -574,6 +892,29 @@ static void data_after_close_fin_wait2(uint64_t addr, uint64_t second, uint32_t 
 	rw_classifier_free(c);
 }
 
+/* The same with no reset reason (before 6.10) and the kernel's state: the
+ * RST record alone, with the state it closed from. */
+static void data_after_close_fin_wait2_noreason(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_rst(2001, RW_ST_CLOSE, RW_RSN_NONE);
+	e.prevstate = RW_ST_FIN_WAIT2;
+	e.flags |= RW_EVF_ORPHAN | RW_EVF_SEG;
+	e.seg_flags = RW_SEG_ACK;
+	e.seg_len = 6;
+	e.shutdown = 3;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_DATA_AFTER_CLOSE, RW_SUB_NONE, RW_ST_FIN_WAIT2);
+	if (g.n)
+		CHECK_INT("full evidence (the kernel gave the state)",
+			  !!(g.v[0].ev_mask & RW_VE_NO_STATE), 0);
+	rw_classifier_free(c);
+}
+
 /* No time-wait socket and the death row not full: no overflow, whatever
  * follows (here nothing); full: an overflow once no RST came. */
 static void tw_missing(uint32_t row, int want_n)
@@ -593,6 +934,25 @@ static void tw_missing(uint32_t row, int want_n)
 		CHECK_STR("class", rw_class_name(g.v[0].cls), rw_class_name(RW_CL_TIME_WAIT_OVERFLOW));
 	rw_classify_flush(c);
 	CHECK_INT("nothing left to settle", g.n, want_n);
+	rw_classifier_free(c);
+}
+
+/* The kernel keeps each socket's state and sends no CLOSE that carried no
+ * error; if a reader took sk_err before the CLOSE was seen, the report that
+ * follows (with the state it closed from) decides alone. */
+static void error_report_alone(void)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e;
+
+	e = ev_sk(RW_EV_ERROR, 70, RW_ST_CLOSE);
+	e.sk_err = ETIMEDOUT;
+	e.prevstate = RW_ST_ESTABLISHED;
+	e.inflight = 100;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, RW_CL_TIMEOUT, RW_SUB_RETRANSMIT, RW_ST_ESTABLISHED);
 	rw_classifier_free(c);
 }
 
@@ -731,18 +1091,46 @@ static void port_pressure(void)
 
 int main(void)
 {
+	TEST("middlebox_reset: the other end watched here stayed open; linked if it sent");
+	middlebox();
+	TEST("middlebox_reset: both ends received, neither sent");
+	middlebox_both();
+	TEST("challenged_rst in the window");
+	challenged(true);
+	TEST("challenged_rst outside it");
+	challenged(false);
+	TEST("peer_reset hint: reset after 300 s of silence both ways");
+	idle_hint(300100, 300050, 300040, RW_ST_ESTABLISHED, RW_IDLE_ROUND);
+	TEST("peer_reset hint: 4 s is too short to tell");
+	idle_hint(4000, 4000, 4000, RW_ST_ESTABLISHED, RW_IDLE_NONE);
+	TEST("peer_reset hint: 302.7 s of silence is no round number");
+	idle_hint(302700, 302700, 302700, RW_ST_ESTABLISHED, RW_IDLE_NONE);
+	TEST("peer_reset hint: the first segment after 600 s of silence");
+	idle_hint(0, 612345, 612300, RW_ST_ESTABLISHED, RW_IDLE_WOKE);
+	TEST("peer_reset hint: none in CLOSE_WAIT (the peer closed first)");
+	idle_hint(0, 612345, 612300, RW_ST_CLOSE_WAIT, RW_IDLE_NONE);
+	TEST("peer_reset hint: data received 1 s ago");
+	idle_hint(0, 1000, 612300, RW_ST_ESTABLISHED, RW_IDLE_NONE);
 	TEST("linked: sender first");
 	linked(false);
 	TEST("linked: receiver first");
 	linked(true);
+	TEST("flow ids");
+	flow_ids();
+	TEST("linked by flow id: through NAT, across trace files");
+	linked_by_flow();
 	TEST("killed: tcp_abort 6.11+ order, connect(AF_UNSPEC)");
 	killed_abort_new_order();
 	TEST("data_after_close: FIN_WAIT1 ACK + data, RST after the destroy, address reused");
 	data_after_close_fin_wait2(0xffff888100001000ull, 0xffff888100001000ull, 0);
 	TEST("data_after_close: the same, known by cookies, death row not full");
 	data_after_close_fin_wait2(1001, 1002, RW_EVF_ROW_KNOWN);
+	TEST("data_after_close: the same, known by cookies, before 6.10 (no reason)");
+	data_after_close_fin_wait2_noreason();
 	TEST("data_after_close: the same, death row full: still no overflow");
 	data_after_close_fin_wait2(1003, 1004, RW_EVF_ROW_KNOWN | RW_EVF_ROW_FULL);
+	TEST("timeout decided by the report alone (no CLOSE sent by the kernel)");
+	error_report_alone();
 	TEST("no time-wait socket, death row not full: no overflow");
 	tw_missing(RW_EVF_ROW_KNOWN, 0);
 	TEST("no time-wait socket, death row full: overflow");

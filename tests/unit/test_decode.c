@@ -90,6 +90,45 @@ static void names_by_name(void)
 	CHECK_STR("no reason", ev.reason_name, "");
 	CHECK_STR("unknown state", rw_state_name(ev.state), "UNKNOWN");
 
+	/* a refused RST: its sequence number against the socket's */
+	r.type = RW_REC_CHALLENGE;
+	r.rflags = RW_RF_SEQ | RW_RF_IDLE | RW_RF_IN_WINDOW;
+	r.seg_seq = 1100;
+	r.rcv_nxt = 100;
+	r.snd_nxt = 7;
+	r.rcv_wnd = 65535;
+	r.last_sent_ms = 1;
+	r.last_recv_ms = 2;
+	r.last_ack_ms = 3;
+	CHECK_INT("decode challenge", rw_decode(&d, &r, sizeof(r), &ev), 0);
+	CHECK_INT("kind challenge", ev.kind, RW_EV_CHALLENGE);
+	CHECK_INT("seq, idle, in window", ev.flags & (RW_EVF_SEQ | RW_EVF_IDLE | RW_EVF_IN_WINDOW),
+		  RW_EVF_SEQ | RW_EVF_IDLE | RW_EVF_IN_WINDOW);
+	CHECK_INT("sequence numbers", ev.seg_seq - ev.rcv_nxt + ev.snd_nxt + ev.rcv_wnd,
+		  1000 + 7 + 65535);
+	CHECK_INT("idle times", ev.last_sent_ms * 100 + ev.last_recv_ms * 10 + ev.last_ack_ms, 123);
+	r.rflags = 0;
+	r.rcv_nxt = 0;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("without the flags: not valid", ev.flags & (RW_EVF_SEQ | RW_EVF_IDLE), 0);
+	CHECK_INT("... and zero", ev.rcv_nxt + ev.last_ack_ms, 0);
+	r.type = RW_REC_PEER;
+	r.about = 0x2a0001;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("kind peer", ev.kind, RW_EV_PEER);
+	CHECK_INT("about: the receiver", ev.about == 0x2a0001, 1);
+	r.rflags = 0;
+	r.about = 0;
+	r.xflags = RW_XF_CLOSE_UNSEEN;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("close unseen only on a destroy", ev.flags & RW_EVF_CLOSE_UNSEEN, 0);
+	r.type = RW_REC_DESTROY;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("a destroy whose close no program saw", !!(ev.flags & RW_EVF_CLOSE_UNSEEN), 1);
+	r.xflags = 0;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("... not otherwise", ev.flags & RW_EVF_CLOSE_UNSEEN, 0);
+
 	r.type = 99;
 	CHECK_INT("unknown record type rejected", rw_decode(&d, &r, sizeof(r), &ev), -1);
 	r.type = RW_REC_DESTROY;

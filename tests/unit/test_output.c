@@ -124,7 +124,8 @@ static void verdict_line(void)
 		  "\"state\":\"CLOSE_WAIT\",\"family\":\"ipv4\",\"laddr\":\"10.231.1.1\","
 		  "\"lport\":40000,\"raddr\":\"10.231.1.2\",\"rport\":8080,\"netns\":4026532000,"
 		  "\"pid\":4242,\"comm\":\"client\",\"cgroup\":\"/system.slice/app.service\","
-		  "\"conn_id\":null,\"evidence\":{\"unread_bytes\":100,\"unsent_bytes\":0,\"inflight_bytes\":0,"
+		  "\"container\":null,\"runtime\":null,\"pod_uid\":null,\"pod_namespace\":null,"
+		  "\"pod\":null,\"conn_id\":null,\"flow_id\":null,\"evidence\":{\"unread_bytes\":100,\"unsent_bytes\":0,\"inflight_bytes\":0,"
 		  "\"retransmits\":0,\"total_retrans\":0,\"probes\":0,\"sk_err\":null,"
 		  "\"so_linger\":\"off\",\"keepalive\":false,\"orphan\":false,\"fin_received\":true,"
 		  "\"bytes_received\":100,\"bytes_acked\":0,\"lifetime_ms\":1500},"
@@ -155,11 +156,80 @@ static void verdict_line(void)
 	CHECK_INT("segment evidence", strstr(buf, "\"segment_flags\":\"SYN\",\"segment_bytes\":0") != NULL, 1);
 }
 
+/* The owner's container and pod: JSON keys and the text line, escaped. */
+static void container_line(void)
+{
+	struct rw_event ev = sample_event("nginx");
+	struct rw_verdict v = { .cls = RW_CL_LINGER0, .origin = RW_OR_LOCAL,
+				.state = RW_ST_ESTABLISHED, .ev = &ev };
+	char out[4096];
+	FILE *f;
+
+	TEST("container and pod");
+	snprintf(ev.ctr.runtime, sizeof(ev.ctr.runtime), "cri-o");
+	snprintf(ev.ctr.id, sizeof(ev.ctr.id), "0123456789abcdef0123456789abcdef"
+		 "0123456789abcdef0123456789abcdef");
+	snprintf(ev.ctr.pod_uid, sizeof(ev.ctr.pod_uid), "4f8e2c1a-7b3d-4e5f-9a0b-1c2d3e4f5a6b");
+	snprintf(ev.ctr.pod_ns, sizeof(ev.ctr.pod_ns), "shop");
+	snprintf(ev.ctr.pod, sizeof(ev.ctr.pod), "web-\"0\"\n");
+	f = fmemopen(out, sizeof(out), "w");
+	rw_json_verdict(f, &v);
+	fclose(f);
+	CHECK_INT("JSON keys", strstr(out, "\"cgroup\":\"/system.slice/app.service\","
+		  "\"container\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
+		  "\"runtime\":\"cri-o\",\"pod_uid\":\"4f8e2c1a-7b3d-4e5f-9a0b-1c2d3e4f5a6b\","
+		  "\"pod_namespace\":\"shop\",\"pod\":\"web-\\\"0\\\"\\u000a\",") != NULL, 1);
+	f = fmemopen(out, sizeof(out), "w");
+	rw_text_verdict(f, &v, NULL);
+	fclose(f);
+	CHECK_INT("text: pod and short container id",
+		  strstr(out, "SO_LINGER {1,0} close (in pod shop/web-\"0\"\\x0a, container "
+			 "cri-o:0123456789ab); ") != NULL, 1);
+	/* a pod whose directory was not found: its UID; a container alone */
+	ev.ctr.pod_ns[0] = ev.ctr.pod[0] = 0;
+	f = fmemopen(out, sizeof(out), "w");
+	rw_text_verdict(f, &v, NULL);
+	fclose(f);
+	CHECK_INT("text: pod UID", strstr(out, "(in pod 4f8e2c1a-7b3d-4e5f-9a0b-1c2d3e4f5a6b, "
+					  "container cri-o:0123456789ab)") != NULL, 1);
+	ev.ctr.pod_uid[0] = ev.ctr.runtime[0] = 0;
+	f = fmemopen(out, sizeof(out), "w");
+	rw_text_verdict(f, &v, NULL);
+	fclose(f);
+	CHECK_INT("text: container alone", strstr(out, "(in container 0123456789ab)") != NULL, 1);
+	/* both ISNs known (tests/unit/test_classify.c has how): a flow id */
+	ev.flags |= RW_EVF_ACTIVE;
+	ev.snd_una = 361424668u + 101;
+	ev.bytes_acked = 101;
+	ev.rcv_nxt = 511198760u + 1 + 50;
+	ev.bytes_received = 50;
+	f = fmemopen(out, sizeof(out), "w");
+	rw_json_verdict(f, &v);
+	fclose(f);
+	CHECK_INT("flow_id", strstr(out, "\"conn_id\":null,\"flow_id\":\"ecc1c1482007ef73\",") != NULL, 1);
+	/* no owner: nothing of it */
+	ev.flags &= ~RW_EVF_OWNER;
+	f = fmemopen(out, sizeof(out), "w");
+	rw_json_verdict(f, &v);
+	fclose(f);
+	CHECK_INT("no owner: null", strstr(out, "\"container\":null,\"runtime\":null,") != NULL, 1);
+}
+
 static void summaries(void)
 {
 	struct rw_summary s = { 0 };
-	struct rw_summary_losses l = { .events = 40, .lost = 2, .evictions = 1 };
+	struct rw_summary_losses l = { .events = 40, .lost = 2, .evictions = 1, .missed = 4,
+					.close_unseen = 3 };
 	struct rw_verdict v = { .cls = RW_CL_TIMEOUT, .sub = RW_SUB_SYN };
+	struct rw_tw_endpoint top[2] = {
+		{ .family = 4, .netns = 7, .laddr = { 10, 0, 0, 1 }, .raddr = { 10, 0, 0, 2 },
+		  .rport = 80, .count = 30 },
+		{ .family = 6, .netns = 7, .laddr = { 0xfd, [15] = 1 }, .raddr = { 0xfd, [15] = 2 },
+		  .rport = 443, .count = 2 },
+	};
+	struct rw_summary_tw tw = { .entered = 40, .expired = 5, .reused = 3, .now = 32, .ntop = 2,
+				    .top = top };
+	struct rw_summary_tw none = { 0 };
 	char out[1024];
 	FILE *f;
 
@@ -170,21 +240,60 @@ static void summaries(void)
 	v.sub = RW_SUB_NONE;
 	rw_summary_add(&s, &v);
 	f = fmemopen(out, sizeof(out), "w");
-	rw_summary_print(f, true, false, 1795313504214201328ull, &s, &l);
+	rw_summary_print(f, true, false, 1795313504214201328ull, &s, &l, &tw);
 	fclose(f);
 	CHECK_STR("JSON total", out,
 		  "{\"summary\":\"total\",\"time\":\"2026-11-22T02:11:44.214201328Z\",\"counts\":["
 		  "{\"class\":\"linger0\",\"subtype\":null,\"count\":1},"
 		  "{\"class\":\"timeout\",\"subtype\":\"syn\",\"count\":2}],"
-		  "\"events\":40,\"lost\":2,\"evictions\":1,\"bad_records\":0}\n");
+		  "\"events\":40,\"lost\":2,\"evictions\":1,\"bad_records\":0,"
+		  "\"time_wait\":{\"entered\":40,\"expired\":5,\"reused\":3,\"now\":32,\"top\":["
+		  "{\"family\":\"ipv4\",\"laddr\":\"10.0.0.1\",\"raddr\":\"10.0.0.2\",\"rport\":80,"
+		  "\"netns\":7,\"count\":30},"
+		  "{\"family\":\"ipv6\",\"laddr\":\"fd00::1\",\"raddr\":\"fd00::2\",\"rport\":443,"
+		  "\"netns\":7,\"count\":2}]},\"missed\":4,\"closes_unseen\":3}\n");
 	f = fmemopen(out, sizeof(out), "w");
-	rw_summary_print(f, false, true, 1795313504214201328ull, &s, &l);
+	rw_summary_print(f, false, true, 1795313504214201328ull, &s, &l, &tw);
 	fclose(f);
 	CHECK_STR("text interval", out,
 		  "--- interval summary to 2026-11-22T02:11:44.214201328Z\n"
-		  "linger0                           1\n"
-		  "timeout/syn                       2\n"
-		  "events 40, lost 2, evicted 1, malformed 0\n");
+		  "linger0                               1\n"
+		  "timeout/syn                           2\n"
+		  "time_wait: 40 entered, 5 expired, 3 reused, 32 now\n"
+		  "  10.0.0.1 -> 10.0.0.2:80 netns 7: 30\n"
+		  "  fd00::1 -> [fd00::2]:443 netns 7: 2\n"
+		  "events 40, lost 2, evicted 1, malformed 0, missed 4, closes unseen 3\n");
+	f = fmemopen(out, sizeof(out), "w");
+	rw_summary_print(f, false, false, 1795313504214201328ull, &s, &l, &none);
+	fclose(f);
+	CHECK_STR("text, no TIME_WAIT: no line for it", out,
+		  "--- total summary to 2026-11-22T02:11:44.214201328Z\n"
+		  "linger0                               1\n"
+		  "timeout/syn                           2\n"
+		  "events 40, lost 2, evicted 1, malformed 0, missed 4, closes unseen 3\n");
+}
+
+/* --events: a socket freed whose close no program saw says so by name. */
+static void event_lines(void)
+{
+	struct rw_event ev = { .time_ns = 1795313504214201328ull, .sk = 0x1234, .skaddr = 0xffff1,
+			       .kind = RW_EV_DESTROY, .state = RW_ST_CLOSE, .family = 4,
+			       .flags = RW_EVF_SK | RW_EVF_CLOSE_UNSEEN, .lport = 10007,
+			       .rport = 80, .laddr = { 10, 0, 0, 1 }, .raddr = { 10, 0, 0, 2 } };
+	char out[512];
+	FILE *f;
+
+	TEST("event lines");
+	f = fmemopen(out, sizeof(out), "w");
+	rw_text_event(f, &ev);
+	fclose(f);
+	CHECK_INT("destroy, close unseen", strstr(out, " destroy    sk=ffff1 cookie=1234 CLOSE ") &&
+		  strstr(out, " close_unseen owner=-"), 1);
+	ev.flags = RW_EVF_SK;
+	f = fmemopen(out, sizeof(out), "w");
+	rw_text_event(f, &ev);
+	fclose(f);
+	CHECK_INT("... only then", strstr(out, "close_unseen") == NULL, 1);
 }
 
 /* Verdict lines whose comm is hostile; the runner parses each with Python's json. */
@@ -212,6 +321,8 @@ int main(int argc, char **argv)
 	json_escapes();
 	text_escapes();
 	verdict_line();
+	container_line();
 	summaries();
+	event_lines();
 	return check_done("output");
 }

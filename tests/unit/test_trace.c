@@ -7,7 +7,10 @@
  */
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include "check.h"
+#include "merge.h"
 #include "trace.h"
 
 static uint8_t file[8192];
@@ -58,6 +61,21 @@ static struct rw_event full_event(uint64_t t)
 	snprintf(ev.cgroup, sizeof(ev.cgroup), "/system.slice/a \"b\".service");
 	snprintf(ev.reason_name, sizeof(ev.reason_name), "TCP_ABORT_ON_CLOSE");
 	ev.reason = RW_RSN_TCP_ABORT_ON_CLOSE;
+	snprintf(ev.ctr.runtime, sizeof(ev.ctr.runtime), "containerd");
+	memset(ev.ctr.id, 'a', RW_CONTAINER_ID_MAX - 1);
+	snprintf(ev.ctr.pod_uid, sizeof(ev.ctr.pod_uid), "4f8e2c1a-7b3d-4e5f-9a0b-1c2d3e4f5a6b");
+	memset(ev.ctr.pod_ns, 'n', RW_POD_NS_MAX - 1);
+	memset(ev.ctr.pod, 'p', RW_POD_NAME_MAX - 1);		/* the longest of each */
+	ev.flags |= RW_EVF_PASSIVE;
+	ev.snd_una = 0xfffffff0u;
+	ev.rcv_nxt = 7;
+	ev.seg_seq = 0xfffffff0u;
+	ev.snd_nxt = 17;
+	ev.rcv_wnd = 65535;
+	ev.last_sent_ms = 300000;
+	ev.last_recv_ms = 1;
+	ev.last_ack_ms = 4000000000u;
+	ev.about = 0x2a00001235ull;
 	return ev;
 }
 
@@ -157,6 +175,41 @@ static void format1(void)
 	CHECK_INT("items", n, 4);
 	CHECK_INT("sk kept", it.ev.sk == 0x2a00001234ull, 1);
 	CHECK_INT("address is sk", it.ev.skaddr == it.ev.sk, 1);
+}
+
+/* The end record carries what the kernel counted instead of sending records. */
+static void kernel_counts(void)
+{
+	static uint8_t buf[2048];
+	struct rw_trace_header h = { .version = RW_TRACE_VERSION };
+	struct rw_trace_end end = { .produced = 9, .lost = 1, .tw_entered = 100, .tw_expired = 60,
+				    .tw_reused = 30, .tw_ended = 95, .ntop = 1, .missed = 4,
+				    .close_unseen = 3 };
+	struct rw_trace_item it;
+	char err[192];
+	size_t len;
+	int n;
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	TEST("end record: TIME_WAIT counts and top endpoints");
+	end.top[0] = (struct rw_tw_endpoint){ .family = 6, .netns = 42, .rport = 443, .count = 5,
+					      .laddr = { 0xfd, [15] = 1 }, .raddr = { 0xfd, [15] = 2 } };
+	rw_trace_write_header(f, &h);
+	rw_trace_write_end(f, &end);
+	len = (size_t)ftell(f);
+	fclose(f);
+	CHECK_INT("reads", read_all(buf, len, &n, err, sizeof(err), &it), 0);
+	CHECK_INT("every field back", memcmp(&it.end, &end, sizeof(end)), 0);
+	/* as an older rstwatch wrote it: nothing after the endpoints */
+	buf[4 + 160] = (uint8_t)(buf[4 + 160] - 16);	/* payload length */
+	CHECK_INT("reads without the counts appended", read_all(buf, len - 16, &n, err, sizeof(err),
+								  &it), 0);
+	CHECK_INT("... as 0", (int)(it.end.missed + it.end.close_unseen), 0);
+	CHECK_INT("... the rest as written", (int)(it.end.tw_ended + it.end.top[0].count), 100);
+	buf[4 + 160] = (uint8_t)(buf[4 + 160] + 16);
+	buf[160 + 8 + 48] = RW_TW_TOP + 1;	/* ntop */
+	CHECK_INT("too many endpoints refused", read_all(buf, len, &n, err, sizeof(err), &it), -1);
+	CHECK_STR("... in one line", err, "record at byte 160: 6 endpoints (at most 5)");
 }
 
 static void headers(void)
@@ -298,11 +351,83 @@ static void garbage(void)
 	CHECK_INT("every failure explained", crashed, 0);
 }
 
+/* Two hosts' files as one stream: by time, ties to the first file, an end
+ * record where it stands; the counters add up, top endpoints merged. */
+static void merged(void)
+{
+	char a[] = "/tmp/rstwatch-merge-XXXXXX", b[] = "/tmp/rstwatch-merge-XXXXXX";
+	const char *paths[2] = { a, b };
+	struct rw_trace_header h = { .version = RW_TRACE_VERSION };
+	struct rw_trace_end ends[2] = {
+		{ .produced = 3, .lost = 1, .ntop = 2, .top = { { .family = 4, .count = 9 },
+								 { .family = 4, .count = 2 } } },
+		{ .produced = 4, .ntop = 1, .top = { { .family = 6, .count = 5 } } },
+	}, sum;
+	struct rw_trace_item it;
+	struct rw_merge *m;
+	uint64_t created, want_t[] = { 10, 20, 20, 30, 40 };
+	size_t src, want_src[] = { 0, 0, 1, 0, 1 }, n = 0;
+	char err[320];
+	int fa = mkstemp(a), fb = mkstemp(b);
+	FILE *f[2] = { fdopen(fa, "w"), fdopen(fb, "w") };
+	struct rw_event e = full_event(0);
+
+	TEST("merged files");
+	h.created_ns = 7;
+	rw_trace_write_header(f[0], &h);
+	h.created_ns = 5;
+	rw_trace_write_header(f[1], &h);
+	e.time_ns = 10;
+	rw_trace_write_event(f[0], &e);
+	e.time_ns = 20;
+	rw_trace_write_event(f[0], &e);		/* tie with b's: a first */
+	rw_trace_write_end(f[0], &ends[0]);	/* stands at 20: before b's 20 too */
+	rw_trace_write_tick(f[0], 30);
+	rw_trace_write_event(f[1], &e);
+	e.time_ns = 40;
+	rw_trace_write_event(f[1], &e);
+	fclose(f[0]);
+	fclose(f[1]);
+	m = rw_merge_open(paths, 2, &created, err, sizeof(err));
+	CHECK_INT("opened", m != NULL, 1);
+	CHECK_INT("earliest start", created, 5);
+	while (m && rw_merge_next(m, &it, &src, err, sizeof(err)) > 0) {
+		uint64_t t = it.kind == RW_TRACE_TICK ? it.tick_ns : it.kind == RW_TRACE_EVENT ?
+			     it.ev.time_ns : 0;
+
+		if (it.kind == RW_TRACE_END) {
+			CHECK_INT("end after a's 20, and before b's (a tie)", n, 2);
+			CHECK_INT("end's file", src, 0);
+			continue;
+		}
+		if (n < 5) {
+			CHECK_INT("time order", t, want_t[n]);
+			CHECK_INT("file", src, want_src[n]);
+		}
+		n++;
+	}
+	CHECK_INT("all items", n, 5);
+	rw_merge_close(m);
+	rw_merge_ends(ends, 2, &sum);
+	CHECK_INT("produced", sum.produced, 7);
+	CHECK_INT("lost", sum.lost, 1);
+	CHECK_INT("top", sum.ntop, 3);
+	CHECK_INT("top by count", sum.top[0].count * 100 + sum.top[1].count * 10 + sum.top[2].count,
+		  952);
+	paths[1] = "/nonexistent/rstwatch";
+	CHECK_INT("a missing file", rw_merge_open(paths, 2, &created, err, sizeof(err)) == NULL, 1);
+	CHECK_STR("... named", err, "/nonexistent/rstwatch: No such file or directory");
+	unlink(a);
+	unlink(b);
+}
+
 int main(void)
 {
 	build();
 	round_trip();
+	merged();
 	format1();
+	kernel_counts();
 	headers();
 	truncation_everywhere();
 	corrupt_records();
