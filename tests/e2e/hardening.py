@@ -435,12 +435,15 @@ s.close()
 print(os.getpid(), got.hex(), flush=True)
 """
 
-SERVER = r"""
-import socket, sys
+# Keeps every connection it accepts on argv[1]:argv[2]; prints "ready".
+KEEPER = r"""
+import resource, socket, sys
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(64)
+l.listen(4096)
 print("ready", flush=True)
 keep = []
 while True:
@@ -484,7 +487,7 @@ def start_both(c):
     """A server in B keeping what it accepts on the test's port, then a JSON
     and a text rstwatch on that port: (the JSON Rstwatch, the text Popen,
     with byte pipes)."""
-    srv = c.popen(["ip", "netns", "exec", c.pair.names["B"], "python3", "-c", SERVER,
+    srv = c.popen(["ip", "netns", "exec", c.pair.names["B"], "python3", "-c", KEEPER,
                    c.pair.addr("B", "ipv4"), str(c.port)], stdout=subprocess.PIPE, text=True)
     if srv.stdout.readline().strip() != "ready":
         raise Failure("server did not start")
@@ -1118,20 +1121,6 @@ def slow_consumer(c):
               f"events {total[0]['events']}")
 
 
-# Keeps every connection it accepts on argv[1]:argv[2]; prints "ready".
-KEEPER = r"""
-import resource, socket, sys
-hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(4096)
-print("ready", flush=True)
-keep = []
-while True:
-    keep.append(l.accept()[0])
-"""
 
 # Opens argv[3] connections to argv[1]:argv[2], printing "open K" every
 # 1000 and waiting for a line on stdin; then, with argv[4] "linger0", closes

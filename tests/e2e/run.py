@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -38,6 +37,7 @@ from actor import Actor, ActorError  # noqa: E402
 from netns import NetnsError, NsPair, NsRouted, counter_delta  # noqa: E402
 from tracer import Rstwatch, TracerError  # noqa: E402
 import btf  # noqa: E402
+import runner  # noqa: E402
 from verdicts import (CHECKED_COUNTERS, Expect, Failure, check, check_counter_parity,  # noqa: E402
                       contract_problems, rst_reason)
 
@@ -370,14 +370,7 @@ def half_open(c):
 def time_wait(c):
     """Orderly close, client first: A's socket enters TIME_WAIT, no abort."""
     cli, srv = c.established()
-    cli.do("shutdown_wr")
-    srv.send("recv")
-    srv.expect("EOF")
-    srv.do("close")
-    cli.send("recv")
-    cli.expect("EOF")
-    cli.do("close")
-    c.sockets_check("A", "time-wait", 1)
+    scen_lifecycle.client_closes_first(c, cli, srv)
     c.sockets_check("B", "time-wait", 0)
     c.finish([c.expect("A", "time_wait", None, "TIME_WAIT", "lifecycle", cli)],
              {"A": {"TW": 1}})
@@ -622,30 +615,10 @@ def run_one(opts, i, name, fn, family):
     port = 20000 + (os.getpid() % 120) * 100 + i   # < 32768: never an ephemeral port
     c = Case(opts, i + 1, port, family, name, fn)
     c.time_wait = getattr(fn, "time_wait", False)
-    t = time.monotonic()
-    failure = None
-    try:
-        c.begin()
-        fn(c)
-        if c.recorded:
-            c.save_fixture()
-    except Failure as e:
-        failure = (str(e), e.details)
-    except (ActorError, NetnsError, TracerError) as e:
-        failure = (str(e), [])
-    except Exception as e:
-        failure = (f"{type(e).__name__}: {e}", traceback.format_exc().splitlines())
-    finally:
-        try:
-            errors = c.cleanup()
-        except Exception as e:
-            errors = [f"{type(e).__name__}: {e}"]
-        if errors and failure is None:
-            failure = ("teardown: " + "; ".join(errors), [])
+    failure, took = runner.attempt(c, fn, lambda: c.recorded and c.save_fixture())
     if failure is not None and c.tracer is not None and "rstwatch stderr:" not in failure[1]:
         failure[1].append("rstwatch stderr:" + ("" if c.tracer.stderr else " (empty)"))
         failure[1].extend("  " + l for l in c.tracer.stderr)
-    took = time.monotonic() - t
     if failure is None:
         print(f"PASS {name}  ({took:.1f}s)")
     else:

@@ -21,18 +21,20 @@ class Failure(Exception):
         self.details = list(details)
 
 
-def run_one(opts, fn, c):
-    """Run test fn with context c (begin(), cleanup(), note); print its line."""
-    c.note = ""
+def attempt(c, fn, then=None):
+    """c.begin(), fn(c), then() if given, and c.cleanup() whatever happened:
+    (None or (what failed, detail lines), seconds taken)."""
     failure = None
     t = time.monotonic()
     try:
         c.begin()
         fn(c)
+        if then is not None:
+            then()
     except (Failure, verdicts.Failure) as e:    # the latter from shared scenario steps
-        failure = (str(e), e.details)
+        failure = (str(e), list(e.details))
     except (NetnsError, TracerError, ActorError) as e:
-        failure = (str(e), getattr(e, "stderr", []))
+        failure = (str(e), list(getattr(e, "stderr", [])))
     except Exception as e:
         failure = (f"{type(e).__name__}: {e}", traceback.format_exc().splitlines())
     finally:
@@ -42,7 +44,13 @@ def run_one(opts, fn, c):
             errors = [f"{type(e).__name__}: {e}"]
         if errors and failure is None:
             failure = ("teardown: " + "; ".join(errors), [])
-    took = time.monotonic() - t
+    return failure, time.monotonic() - t
+
+
+def run_one(opts, fn, c):
+    """Run test fn with context c (begin(), cleanup(), note); print its line."""
+    c.note = ""
+    failure, took = attempt(c, fn)
     if failure is None:
         print(f"PASS {fn.__name__}" + (f"  ({took:.1f}s; {c.note})" if opts.verbose else ""))
     else:
