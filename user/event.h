@@ -13,26 +13,31 @@
 
 #define RW_COMM_MAX 16
 
-/* TCP states in rstwatch's numbering; names in names.c. */
+/*
+ * TCP states in rstwatch's numbering; names in names.c.  Written to trace
+ * files (rstwatch-trace(5) lists them; tests/unit/sync compares): a value
+ * never changes, a new state takes the next number.
+ */
 enum rw_state {
 	RW_ST_UNKNOWN = 0,
-	RW_ST_ESTABLISHED,
-	RW_ST_SYN_SENT,
-	RW_ST_SYN_RECV,
-	RW_ST_FIN_WAIT1,
-	RW_ST_FIN_WAIT2,
-	RW_ST_TIME_WAIT,
-	RW_ST_CLOSE,
-	RW_ST_CLOSE_WAIT,
-	RW_ST_LAST_ACK,
-	RW_ST_LISTEN,
-	RW_ST_CLOSING,
-	RW_ST_NEW_SYN_RECV,
-	RW_ST_BOUND_INACTIVE,
+	RW_ST_ESTABLISHED = 1,
+	RW_ST_SYN_SENT = 2,
+	RW_ST_SYN_RECV = 3,
+	RW_ST_FIN_WAIT1 = 4,
+	RW_ST_FIN_WAIT2 = 5,
+	RW_ST_TIME_WAIT = 6,
+	RW_ST_CLOSE = 7,
+	RW_ST_CLOSE_WAIT = 8,
+	RW_ST_LAST_ACK = 9,
+	RW_ST_LISTEN = 10,
+	RW_ST_CLOSING = 11,
+	RW_ST_NEW_SYN_RECV = 12,
+	RW_ST_BOUND_INACTIVE = 13,
 	RW_ST_COUNT
 };
 
-/* Reset reasons (enum sk_rst_reason, 6.10+) in rstwatch's numbering. */
+/* Reset reasons (enum sk_rst_reason, 6.10+) in rstwatch's numbering, written
+ * to trace files: a reason keeps its number, a new one goes before COUNT. */
 enum rw_reason {
 	RW_RSN_NONE = 0,	/* the kernel gave no reason (older kernel, or not a send) */
 	RW_RSN_OTHER,		/* a reason this build has no name for: see reason_name */
@@ -56,23 +61,25 @@ enum rw_reason {
 	RW_RSN_COUNT
 };
 
+/* Event kinds, written to trace files: a kind keeps its number, a new one
+ * takes the next (bpf/events.h numbers the records alike: tests/unit/sync). */
 enum rw_ev_kind {
 	RW_EV_STATE = 1,	/* a state transition (into/out of CLOSE, CLOSE_WAIT) */
-	RW_EV_SEND_RESET,	/* this host sent an RST */
-	RW_EV_RECV_RESET,	/* a socket accepted an incoming RST */
-	RW_EV_ERROR,		/* an error was reported to the socket's owner */
-	RW_EV_DESTROY,		/* the socket was freed (live: only a close unseen,
+	RW_EV_SEND_RESET = 2,	/* this host sent an RST */
+	RW_EV_RECV_RESET = 3,	/* a socket accepted an incoming RST */
+	RW_EV_ERROR = 4,	/* an error was reported to the socket's owner */
+	RW_EV_DESTROY = 5,	/* the socket was freed (live: only a close unseen,
 				   RW_EVF_CLOSE_UNSEEN) */
-	RW_EV_TW_ARM,		/* a time-wait socket's timer was (re)armed */
-	RW_EV_TW_CANCEL,	/* ... cancelled: the socket dies early, or is re-armed */
-	RW_EV_TW_EXPIRE,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
-	RW_EV_TW_SYN_REUSE,	/* a SYN's new connection took a time-wait socket's 4-tuple */
-	RW_EV_CW_STUCK,		/* in CLOSE_WAIT since since_ns, past --close-wait (kernel walk) */
-	RW_EV_PRESSURE,		/* a TIME_WAIT entry brought its endpoint to tw_count sockets,
+	RW_EV_TW_ARM = 6,	/* a time-wait socket's timer was (re)armed */
+	RW_EV_TW_CANCEL = 7,	/* ... cancelled: the socket dies early, or is re-armed */
+	RW_EV_TW_EXPIRE = 8,	/* ... fired: TIME_WAIT (or its FIN_WAIT2 substate) ran out */
+	RW_EV_TW_SYN_REUSE = 9,	/* a SYN's new connection took a time-wait socket's 4-tuple */
+	RW_EV_CW_STUCK = 10,	/* in CLOSE_WAIT since since_ns, past --close-wait (kernel walk) */
+	RW_EV_PRESSURE = 11,	/* a TIME_WAIT entry brought its endpoint to tw_count sockets,
 				   --port-pressure percent of the ephemeral range */
-	RW_EV_CHALLENGE,	/* a socket refused an RST (RFC 5961): seg_seq against its
+	RW_EV_CHALLENGE = 12,	/* a socket refused an RST (RFC 5961): seg_seq against its
 				   rcv_nxt, RW_EVF_IN_WINDOW if it answered a challenge ACK */
-	RW_EV_PEER,		/* the other end of reset receiver `about` is a socket of
+	RW_EV_PEER = 13,	/* the other end of reset receiver `about` is a socket of
 				   this host that rstwatch watches: its state, owner, seqs */
 };
 
