@@ -1028,6 +1028,17 @@ static int walk_map(struct rw_tracer *t, int fd, size_t value_size, walk_fn each
 	return 0;
 }
 
+/*
+ * Whether a kernel time `then` is at least `age` before `now`.  The walks
+ * take `now` once and read the maps afterwards, while the programs go on
+ * writing them: an entry made after `now` was taken has then > now, and is
+ * young, not 2^64 ns old.
+ */
+static bool aged(uint64_t now, uint64_t then, uint64_t age)
+{
+	return then <= now && now - then >= age;
+}
+
 /* The parked time-wait cancels (struct rw_tw_pending) that no child took
  * within age_ns are kills: report those not reported yet, forget them all.
  * *young: some were left, not that old yet. */
@@ -1043,7 +1054,7 @@ static void pending_one(struct rw_tracer *t, int fd, uint64_t key, void *val, vo
 
 	if (t->nstuck >= sizeof(t->stuck) / sizeof(t->stuck[0]))
 		return;		/* the rest wait for the next walk */
-	if (w->now - p->cancel_ns < w->age_ns) {
+	if (!aged(w->now, p->cancel_ns, w->age_ns)) {
 		w->young = true;
 		return;
 	}
@@ -1090,7 +1101,7 @@ static void reap_one(struct rw_tracer *t, int fd, uint64_t key, void *val, void 
 	const struct rw_tw *tw = val;
 	uint64_t now = *(const uint64_t *)arg;
 
-	if (now - tw->since < RW_TW_STALE_NS || bpf_map_delete_elem(fd, &key))
+	if (!aged(now, tw->since, RW_TW_STALE_NS) || bpf_map_delete_elem(fd, &key))
 		return;
 	if (tw->flags & RW_TW_COUNTED)
 		t->tw_reaped++;
@@ -1118,7 +1129,7 @@ static void stuck_one(struct rw_tracer *t, int fd, uint64_t key, void *val, void
 	/* the rest wait for the next walk, unflagged */
 	if (t->nstuck >= sizeof(t->stuck) / sizeof(t->stuck[0]) ||
 	    !s->cw_since || !(s->flags & RW_SOCK_CW_WANTED) || (s->flags & RW_SOCK_CW_REPORTED) ||
-	    w->now - s->cw_since < t->close_wait_ns)
+	    !aged(w->now, s->cw_since, t->close_wait_ns))
 		return;
 	/* gone meanwhile (closed, destroyed, its address now another
 	 * socket's): nothing to report.  The entry is read again just before
