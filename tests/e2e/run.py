@@ -385,10 +385,8 @@ def filters(c):
     namespace; each filtered instance must report exactly its share, the
     main one (--port) both.  Then a trace recorded with --port alone,
     replayed with each instance's filters, must print what that instance
-    printed, times aside: each instance has its own clock offset, and its own
-    programs read the clock at their own run (lifetime_ms and the last_*_ms
-    ages may cross a millisecond or, in jiffies, a tick between two
-    instances: seen under qemu)."""
+    printed, times and the ages read from the clock aside
+    (verdicts.across_instances)."""
     srv = c.server(listen=False)        # the process exists before rstwatch learns its pid
     other = "-6" if c.family == "ipv4" else "-4"
     os.chmod(c.scratch(), 0o1777)    # a /tmp: rstwatch may run as nobody (--caps)
@@ -413,21 +411,12 @@ def filters(c):
         c.check_extra(extra[name], want)
     recorder.stop()
 
-    clocked = ("lifetime_ms", "last_sent_ms", "last_recv_ms", "last_ack_ms")
-
-    def verdicts(lines):
-        out = []
-        for l in lines:
-            o = {k: v for k, v in json.loads(l).items() if k != "time"}
-            o["evidence"] = {k: v for k, v in (o.get("evidence") or {}).items()
-                             if k not in clocked}
-            out.append(json.dumps(o, sort_keys=True))
-        return sorted(out)
     for name, a in args.items():
         rep = subprocess.run([c.opts.rstwatch, "-j", "-r", trace, *a], capture_output=True,
                              text=True, timeout=20)
-        live = verdicts(raw for raw, o in extra[name].lines if o is not None and c.relevant(o))
-        replayed = verdicts(rep.stdout.splitlines())
+        live = across_instances(raw for raw, o in extra[name].lines
+                                if o is not None and c.relevant(o))
+        replayed = across_instances(rep.stdout.splitlines())
         if rep.returncode != 0 or replayed != live:
             raise Failure(f"replay with {' '.join(a)}: expected what the live instance printed vs "
                           f"exit {rep.returncode}", ["live:"] + live + ["replay:"] + replayed +

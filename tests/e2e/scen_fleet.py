@@ -18,7 +18,7 @@ import subprocess
 import urllib.request
 import uuid
 
-from verdicts import Failure, contract_problems
+from verdicts import Failure, across_instances, contract_problems
 
 # Joins the cgroup argv[1] (a directory), connects to argv[2]:argv[3] and
 # closes with SO_LINGER {1, 0}: a linger0 verdict owned by this process.
@@ -227,11 +227,8 @@ def _containers(c, tree):
     rec.stop()
     rep = subprocess.run([c.opts.rstwatch, "-j", "-r", trace, "--cgroup", kube],
                          capture_output=True, text=True, timeout=20)
-    # each instance has its own clock offset: the same verdicts, times aside
-    live, replayed = (sorted(json.dumps({k: v for k, v in json.loads(l).items() if k != "time"},
-                                        sort_keys=True) for l in lines)
-                      for lines in ([raw for raw, o in scoped.lines if o is not None],
-                                    rep.stdout.splitlines()))
+    live = across_instances(raw for raw, o in scoped.lines if o is not None)
+    replayed = across_instances(rep.stdout.splitlines())
     if rep.returncode != 0 or replayed != live or len(live) != len(kube_owned):
         raise Failure(f"replay with --cgroup {kube}: expected the live instance's "
                       f"{len(kube_owned)} verdicts vs exit {rep.returncode}",

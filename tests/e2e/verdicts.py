@@ -1,5 +1,6 @@
 """Checks rstwatch's JSON verdicts against a scenario's expectations."""
 import datetime
+import json
 import re
 
 import btf
@@ -38,6 +39,25 @@ def rst_reason(name):
     active-reset names complete in 6.12); not checked on older kernels.
     Decided from BTF as rstwatch decides, never from the release string."""
     return name if btf.has_rst_reason(name) else ANY
+
+
+# Evidence a program reads from the clock at its own run: two rstwatch
+# instances tracing one connection may straddle a millisecond (lifetime_ms)
+# or a jiffy (the last_*_ms ages), seen under qemu.
+CLOCKED = ("lifetime_ms", "last_sent_ms", "last_recv_ms", "last_ack_ms")
+
+
+def across_instances(lines):
+    """JSON verdict lines as two instances (or a live one and a replay of
+    another's trace) must agree on them: without the time, which each
+    instance converts with its own clock offset, and the CLOCKED evidence.
+    Sorted, one canonical JSON string each."""
+    out = []
+    for line in lines:
+        o = {k: v for k, v in json.loads(line).items() if k != "time"}
+        o["evidence"] = {k: v for k, v in (o.get("evidence") or {}).items() if k not in CLOCKED}
+        out.append(json.dumps(o, sort_keys=True))
+    return sorted(out)
 
 
 class Failure(Exception):
