@@ -38,8 +38,8 @@ from netns import NetnsError, NsPair, NsRouted, counter_delta  # noqa: E402
 from tracer import Rstwatch, TracerError  # noqa: E402
 import btf  # noqa: E402
 import runner  # noqa: E402
-from verdicts import (CHECKED_COUNTERS, Expect, Failure, check, check_counter_parity,  # noqa: E402
-                      contract_problems, rst_reason)
+from verdicts import (CHECKED_COUNTERS, Expect, Failure, across_instances, check,  # noqa: E402
+                      check_counter_parity, contract_problems, rst_reason)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 GRACE = 0.5          # seconds to wait for stray verdicts after the expected ones
