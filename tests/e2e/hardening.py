@@ -23,10 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
-from netns import NetnsError, NsPair, counter_delta  # noqa: E402
+from netns import NsPair, counter_delta  # noqa: E402
 import runner  # noqa: E402
 import schema  # noqa: E402
-from tracer import READY, Rstwatch, TracerError, json_lines, wait_ready  # noqa: E402
+from tracer import READY, Rstwatch, json_lines, wait_ready  # noqa: E402
 from verdicts import Failure  # noqa: E402
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))

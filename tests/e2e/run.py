@@ -33,9 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 
-from actor import Actor, ActorError  # noqa: E402
-from netns import NetnsError, NsPair, NsRouted, counter_delta  # noqa: E402
-from tracer import Rstwatch, TracerError  # noqa: E402
+from actor import Actor  # noqa: E402
+from netns import NsPair, NsRouted, counter_delta  # noqa: E402
+from tracer import Rstwatch  # noqa: E402
 import btf  # noqa: E402
 import runner  # noqa: E402
 from verdicts import (CHECKED_COUNTERS, Expect, Failure, across_instances, check,  # noqa: E402

@@ -9,7 +9,6 @@ RW_EVENTS=FILE (developer aid): beside each scenario run also
 `rstwatch --events -j --port PORT` and append its raw event stream to FILE.
 """
 import functools
-import json
 import os
 import subprocess
 import time
