@@ -435,8 +435,8 @@ s.close()
 print(os.getpid(), got.hex(), flush=True)
 """
 
-# Keeps every connection it accepts on argv[1]:argv[2]; prints "ready".
-KEEPER = r"""
+# The servers below: a listener on argv[1]:argv[2], with all the files it may open.
+LISTENER = r"""
 import resource, socket, sys
 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -444,6 +444,10 @@ l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[1], int(sys.argv[2])))
 l.listen(4096)
+"""
+
+# Keeps every connection it accepts; prints "ready".
+KEEPER = LISTENER + r"""
 print("ready", flush=True)
 keep = []
 while True:
@@ -1221,14 +1225,8 @@ def state_table_overflow(c):
 
 # Closes every connection it accepts on argv[1]:argv[2] once the client has
 # (the client, which closed first, holds the TIME_WAIT); prints "ready".
-CLOSER = r"""
-import resource, selectors, socket, sys
-hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(4096)
+CLOSER = LISTENER + r"""
+import selectors
 sel = selectors.DefaultSelector()
 sel.register(l, selectors.EVENT_READ)
 print("ready", flush=True)
