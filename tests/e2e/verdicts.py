@@ -17,7 +17,7 @@ TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9})Z$")
 CHECKED_COUNTERS = ("TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnMemory", "TCPAbortOnTimeout",
                     "TCPAbortOnLinger", "TCPAbortFailed", "TW", "TWKilled",
                     "TCPTimeWaitOverflow")
-# SPEC.md: in a private netns, rstwatch's count of a class equals its counter's delta.
+# In a private netns, rstwatch's count of a class equals its counter's delta (README, Verdicts).
 COUNTER_OF_CLASS = {"linger0": "TCPAbortOnData", "data_after_close": "TCPAbortOnData",
                     "unread_data": "TCPAbortOnClose", "linger2": "TCPAbortOnLinger",
                     "memory": "TCPAbortOnMemory", "timeout": "TCPAbortOnTimeout"}
