@@ -172,6 +172,9 @@ _Static_assert(sizeof(struct rw_record) == 264, "rw_record layout changed: updat
 #define RW_RF_SEQ	(1u << 0)	/* snd_nxt, rcv_wnd are valid (rcv_nxt: RW_SKF_FULL) */
 #define RW_RF_IDLE	(1u << 1)	/* last_sent_ms, last_recv_ms, last_ack_ms are valid */
 #define RW_RF_IN_WINDOW	(1u << 2)	/* CHALLENGE: the RST was in the window (challenge ACK) */
+#define RW_RF_SOCK_INPUT (1u << 3)	/* SEND_RESET by a listener: the segment had reached the
+					   listener's own input (tcp_v[46]_rcv() clears skb->dev
+					   first), not tcp_check_req()'s handshake check */
 /* rw_owner.flags */
 #define RW_OWN_IN_CGROUP (1u << 0)	/* --cgroup: the owner's cgroup is in the subtree */
 #define RW_OWN_ACTIVE	(1u << 1)	/* the socket connect()ed (in socks: rw_sock.own) */

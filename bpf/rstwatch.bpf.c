@@ -1230,12 +1230,19 @@ static __always_inline int on_reset(const struct sock *sk, const struct sk_buff 
 		return emit(&e);
 	e.state = sk->__sk_common.skc_state;
 	if (e.state == TCP_LISTEN) {
-		/* a listener answering for a connection (accept queue overflow):
-		 * the connection's tuple is the segment's */
+		/* a listener answering for a connection: the connection's tuple
+		 * is the segment's.  tcp_check_req() (the handshake's ACK and a
+		 * full accept queue) answers before tcp_v[46]_rcv() clears
+		 * skb->dev; the listener's own input (tcp_rcv_state_process():
+		 * an ACK for a connection it does not have) after, so the
+		 * netns is the listener's, never the device's */
 		struct rw_listen_key lk = listen_key(sk);
 
 		if (!e.has_seg)
 			tuple_from_sk(&t, sk, e.state);
+		else if (!BPF_CORE_READ(skb, dev))
+			e.rflags |= RW_RF_SOCK_INPUT;
+		t.netns = sk->__sk_common.skc_net.net->ns.inum;
 		e.own = bpf_map_lookup_elem(&listeners, &lk);
 		return emit(&e);
 	}

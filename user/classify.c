@@ -63,7 +63,9 @@
  *               refused the ACK that answered its SYN.
  *  listen_      an RST sent by a listener for a segment with ACK and no SYN:
  *  overflow     tcp_check_req() found the accept queue full (reason
- *               INVALID_SYN); other reasons there are half-open answers.
+ *               INVALID_SYN; before 6.10, no reason and the segment not
+ *               through the listener's own input); other reasons there are
+ *               half-open answers.
  *  close_wait   CLOSE_WAIT entered and not left within --close-wait.
  *  port_        TIME_WAIT sockets per (netns, local address, remote address
  *  pressure     and port), against the netns's ephemeral port range.
@@ -974,10 +976,15 @@ static void reset_reply(struct rw_classifier *c, const struct rw_event *ev)
 			v.closed_first_local = true;
 		}
 	} else if (ev->state == RW_ST_LISTEN) {
-		/* tcp_check_req(): the handshake's ACK found the accept queue full */
+		/* tcp_check_req(): the handshake's ACK found the accept queue
+		 * full.  Without a reason, an ACK the listener's own input
+		 * answered (tcp_rcv_state_process(): for a connection gone, say
+		 * one its child reset while the ACK was in flight) is no
+		 * overflow */
 		bool ack_only = (ev->seg_flags & RW_SEG_ACK) && !(ev->seg_flags & RW_SEG_SYN);
 		bool overflow = ev->reason == RW_RSN_INVALID_SYN ||
-				(ev->reason == RW_RSN_NONE && ack_only);
+				(ev->reason == RW_RSN_NONE && ack_only &&
+				 !(ev->flags & RW_EVF_SOCK_INPUT));
 
 		verdict_init(&v, ev, overflow && ack_only ? RW_CL_LISTEN_OVERFLOW : RW_CL_HALF_OPEN,
 			     RW_OR_REPLY, RW_ST_LISTEN);

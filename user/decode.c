@@ -232,6 +232,8 @@ int rw_decode(const struct rw_decoder *d, const void *data, size_t size, struct 
 	}
 	if (r->rflags & RW_RF_IN_WINDOW)
 		ev->flags |= RW_EVF_IN_WINDOW;
+	if (r->rflags & RW_RF_SOCK_INPUT)
+		ev->flags |= RW_EVF_SOCK_INPUT;
 	ev->about = r->about;
 	if (r->xflags & RW_XF_CONTEXT) {
 		ev->flags |= RW_EVF_CONTEXT;

@@ -114,6 +114,9 @@ enum rw_ev_kind {
 #define RW_EVF_SEQ	(1u << 21)	/* snd_nxt, rcv_wnd are valid (rcv_nxt: RW_EVF_FULL) */
 #define RW_EVF_IDLE	(1u << 22)	/* last_sent_ms, last_recv_ms, last_ack_ms are valid */
 #define RW_EVF_IN_WINDOW (1u << 23)	/* RW_EV_CHALLENGE: the RST fell in the receive window */
+#define RW_EVF_SOCK_INPUT (1u << 24)	/* RW_EV_SEND_RESET by a listener: the segment went
+					   through the listener's own input, not the handshake
+					   check (no accept queue overflow) */
 
 /* rw_event.seg_flags: the TCP header's flag bits (RFC 9293), as on the wire */
 #define RW_SEG_FIN 0x01

@@ -367,6 +367,29 @@ def half_open(c):
              {"B": {"TCPAbortOnData": 1}})
 
 
+def half_open_listener(c):
+    """As half_open, but B's listener is still there: A's data finds no
+    connection and the listener answers it (tcp_rcv_state_process() in
+    LISTEN, an ACK for nothing).  Not an accept queue overflow, whatever the
+    kernel gives as a reason.  Its owner is the listener's (here the same
+    process as the connection's)."""
+    cli, srv = c.established()
+    c.pair.drop_incoming_rst("A", c.port)
+    srv.do("linger0")
+    srv.do("close")
+    c.pair.nft_flush("A")
+    c.sockets_check("A", "established", 1)   # the RST really never arrived
+    cli.do("send 10")
+    cli.send("recv")
+    cli.expect("ECONNRESET")
+    c.finish([c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
+                       reason=rst_reason("TCP_STATE")),
+              c.expect("B", "half_open", None, "LISTEN", "reply", srv,
+                       reason=rst_reason("TCP_FLAGS")),
+              c.expect("A", "peer_reset", None, "ESTABLISHED", "peer", cli)],
+             {"B": {"TCPAbortOnData": 1, "Tcp.OutRsts": 2}})
+
+
 def time_wait(c):
     """Orderly close, client first: A's socket enters TIME_WAIT, no abort."""
     cli, srv = c.established()
@@ -592,8 +615,8 @@ import scen_fleet  # noqa: E402
 import scen_middlebox  # noqa: E402
 
 SCENARIOS = [linger0, unread_data, timeout_retransmit, timeout_syn, timeout_keepalive,
-             refused, half_open, time_wait, filters, preexisting, preexisting_listener, record_replay,
-             gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS + scen_servers.SCENARIOS + \
+             refused, half_open, half_open_listener, time_wait, filters, preexisting,
+             preexisting_listener, record_replay, gate] + scen_aborts.SCENARIOS + scen_lifecycle.SCENARIOS + scen_servers.SCENARIOS + \
             scen_load.SCENARIOS + scen_fleet.SCENARIOS + scen_middlebox.SCENARIOS
 
 

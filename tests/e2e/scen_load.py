@@ -50,12 +50,14 @@ RW_LOAD_CONNS overrides the connection count (the VM test uses fewer).
 import bisect
 import calendar
 import collections
+import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import time
 
+from netns import NetnsError
 from verdicts import COUNTER_OF_CLASS, Failure, contract_problems, uncounted
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +76,29 @@ HOSTS = {"closed": 12, "slow": 13}   # B's extra addresses (see mixload.c)
 # milliseconds at 15,000 connections/s: the slack must stay below that.
 SLACK_NS = 2_000_000
 RAW_CONNS = 6        # failing connections whose raw events a failure shows
+
+# Every RST a namespace sends, counted per 4-tuple and ACK flag by
+# netfilter (the output hook sees tcp_v[46]_send_reset()'s replies and
+# tcp_send_active_reset()'s alike): where OutRsts and the verdicts disagree,
+# check() names the connections whose RSTs no verdict explains.
+def rst_audit_table():
+    sets, rules = [], []
+    for fam, a in (("ipv4", "ip"), ("ipv6", "ip6")):
+        k = f"{a} saddr . tcp sport . {a} daddr . tcp dport"
+        for flags, name in (("rst", f"{fam}_R"), ("rst | ack", f"{fam}_RA")):
+            sets.append(f"set {name} {{ typeof {k}; flags dynamic; size 1048576; }}")
+            rules.append(f"meta nfproto {fam} tcp flags & (rst | ack) == {flags} "
+                         f"update @{name} {{ {k} counter }}")
+    nl = "\n        "
+    return f"""
+table inet rwaudit {{
+    {(nl[:-4]).join(sets)}
+    chain output {{
+        type filter hook output priority 0; policy accept;
+        {nl.join(rules)}
+    }}
+}}
+"""
 
 
 # A normal close the kernel itself turned into resets: the second closer's
@@ -200,12 +225,34 @@ table inet rwtest {{
     }}
 }}
 """)
+        self.audit = None       # why there is no RST audit, or None
+        for side in "AB":
+            try:
+                p.nft(side, rst_audit_table())
+            except NetnsError as e:
+                self.audit = str(e).splitlines()[0]
         # A's TIME_WAIT sockets to B:PORT would hold every port within a
         # minute of a long run: let connect() reuse them (tcp_twsk_unique())
         p.sysctl("A", "net.ipv4.tcp_tw_reuse", 1)
         # never skip TIME_WAIT (an overflow turns normal closes into resets)
         for side in "AB":
             p.sysctl(side, "net.ipv4.tcp_max_tw_buckets", 1 << 20)
+
+    def rsts_sent(self, side):
+        """Counter {(src, sport, dst, dport): RSTs} of every RST `side` sent
+        during the run, as its netfilter output hook saw them, and
+        {(src, sport, dst, dport): {TCP flags: RSTs}}."""
+        out, flags = collections.Counter(), {}
+        text = self.pair.exec(side, "nft", "-j", "list", "table", "inet", "rwaudit").stdout
+        for item in json.loads(text)["nftables"]:
+            fl = item.get("set", {}).get("name", "").partition("_")[2]     # R or RA
+            for e in item.get("set", {}).get("elem", []):
+                src, sport, dst, dport = e["elem"]["val"]["concat"]
+                key = (str(ipaddress.ip_address(src)), sport, str(ipaddress.ip_address(dst)), dport)
+                n = e["elem"]["counter"]["packets"]
+                out[key] += n
+                flags.setdefault(key, collections.Counter())[fl] += n
+        return out, flags
 
     def argv(self, conns, workers, seed, log):
         fams = []
@@ -248,6 +295,8 @@ class LoadCheck:
         self.counted = {"A": {}, "B": {}}   # ... per TcpExt counter they bump
         self.lifecycle = 0
         self.rsts = {"A": 0, "B": 0}      # verdicts for which the namespace sent an RST
+        self.rst_tuples = {"A": collections.Counter(), "B": collections.Counter()}   # ... per 4-tuple
+        self.audit_conns = []               # connections rst_audit() named
         self.late = 0                       # verdicts after their connection's end
         self.unmatched, self.ambiguous, self.ambiguous_eg, self.problems = [], 0, None, []
         self.summary, self.foreign = None, 0
@@ -298,6 +347,9 @@ class LoadCheck:
         n = name_of(cls, sub)
         self.counts[side][n] = self.counts[side].get(n, 0) + 1
         self.rsts[side] += sends_rst(o)
+        if sends_rst(o):
+            self.rst_tuples[side][(str(ipaddress.ip_address(o["laddr"])), o["lport"],
+                                   str(ipaddress.ip_address(o["raddr"])), o["rport"])] += 1
         counter = "TCPTimeWaitOverflow" if cls == "time_wait_overflow" else COUNTER_OF_CLASS.get(cls)
         if counter and not uncounted(o):
             self.counted[side][counter] = self.counted[side].get(counter, 0) + 1
@@ -403,9 +455,33 @@ class LoadCheck:
                 out["missing"].append((i, f"{w[0]}:{name_of(w[1], w[2])}({w[3] or 'any'})"))
         return out
 
-    def check(self, tally, deltas, stderr, misses):
+    def rst_audit(self, side, sent):
+        """Report lines on the 4-tuples where `side`'s RSTs, as netfilter
+        counted them (Load.rsts_sent()), and its verdicts for an RST sent
+        disagree, each with the RSTs' TCP flags and the connections mixload
+        made on it (whose raw events a failure then shows)."""
+        out = []
+        sent, flags = sent
+        for what, diff in (("RST(s) sent with no verdict", sent - self.rst_tuples[side]),
+                           ("verdict(s) for an RST netfilter did not see",
+                            self.rst_tuples[side] - sent)):
+            if not diff:
+                continue
+            out.append(f"{side}: {sum(diff.values())} {what}, by 4-tuple (all its RSTs' flags):")
+            for (src, sport, dst, dport), n in sorted(diff.items())[:RAW_CONNS * 2]:
+                key = (src, sport, dst) if side == "A" else (dst, dport, src)
+                conns = [i for _, _, i in self.by_key.get(key, [])]
+                self.audit_conns += conns
+                fl = flags.get((src, sport, dst, dport), {})
+                out.append(f"  {src}:{sport} > {dst}:{dport} x{n} "
+                           f"({', '.join(f'{k} x{v}' for k, v in sorted(fl.items())) or 'none'}): "
+                           f"{', '.join(f'conn {i} {self.conns[i][0]}' for i in conns) or 'no connection'}")
+        return out
+
+    def check(self, tally, deltas, stderr, misses, sent=None):
         """All problems (empty: pass) and a report (lines) of the numbers.
-        misses: recursion_misses() of rstwatch just before it stopped."""
+        misses: recursion_misses() of rstwatch just before it stopped;
+        sent: {side: Load.rsts_sent()}, named where the RSTs disagree."""
         problems = list(self.problems)
         report = []
         if tally["anomalies"]:
@@ -470,6 +546,8 @@ class LoadCheck:
                                 f"RST sent (with those unseen) vs Tcp "
                                 f"OutRsts delta {deltas[side].get('OutRsts', 0)}; its counters "
                                 f"that moved: {dict(sorted((k, v) for k, v in deltas[side].items() if v))}")
+                if sent is not None:
+                    report += self.rst_audit(side, sent[side])
             want = dict(tally["expect"][side])
             either = want.pop("unread_data|data_after_close", 0)
             if either:      # orphan_data races whose outcome mixload could not tell
@@ -580,6 +658,8 @@ class LoadCheck:
                       f"data_after_close on a full orphan, the rest met a time-wait socket")
         report.append(f"RSTs: A {self.rsts['A']} verdicts, OutRsts {deltas['A'].get('OutRsts', 0)}; "
                       f"B {self.rsts['B']}, OutRsts {deltas['B'].get('OutRsts', 0)}; "
+                      + (f"netfilter saw A {sum(sent['A'][0].values())}, B {sum(sent['B'][0].values())}; "
+                         if sent is not None else "") +
                       f"{self.late} verdict(s) after their connection's end")
         report.append(f"verdicts: {sum(sum(c.values()) for c in self.counts.values())} aborts, "
                       f"{self.lifecycle} lifecycle; events {s.get('events')}, lost {lost}, "
@@ -588,6 +668,7 @@ class LoadCheck:
                       f"missing {len(pc['missing'])} (+{len(pc['unseen'])} unseen), unexpected "
                       f"{len(pc['unexpected'])}, unmatched {len(self.unmatched)}")
         self.failing = [i for kind in ("false", "missing", "unexpected", "owner") for i, _ in pc[kind]]
+        self.failing += self.audit_conns
         self.numbers = {"false": len(pc["false"]), "missing": len(pc["missing"]),
                         "unexpected": len(pc["unexpected"]), "owner": len(pc["owner"]),
                         "unmatched": len(self.unmatched), "lost": lost,
@@ -760,9 +841,12 @@ def load_mix(c):
         wait_aborts(c.tracer, made, timeout=10)
         time.sleep(0.5)      # anything beyond what mixload made would show now
     after = {s: c.pair.counters(s) for s in "AB"}
+    sent = None if load.audit else {s: load.rsts_sent(s) for s in "AB"}
     deltas = load_deltas(before, after)
     c.report.append(f"mixload: {conns} connections, {WORKERS} workers, seed {SEED}: {took:.1f} s "
                     f"({tally['seconds']:.1f} s in mixload); {tally['behaviours']}")
+    if load.audit:
+        c.report.append(f"no RST audit by netfilter: {load.audit}")
     if c.tracer is None:
         problems = counters_vs_tally(tally, deltas)
         if tally["anomalies"]:
@@ -777,7 +861,7 @@ def load_mix(c):
         chk.add(o if o is not None else raw)
     if (chk.summary or {}).get("closes_unseen"):
         chk.mark_unseen(c.opts.rstwatch, trace_path(c))
-    problems, report = chk.check(tally, deltas, c.tracer.stderr, misses)
+    problems, report = chk.check(tally, deltas, c.tracer.stderr, misses, sent)
     c.report += report
     if problems:
         n = chk.numbers

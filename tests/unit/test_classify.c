@@ -618,6 +618,25 @@ static void middlebox_both(void)
 	rw_classifier_free(c);
 }
 
+/* An RST a listener sent for a segment with ACK and no SYN: an accept queue
+ * overflow (tcp_check_req()) or an ACK for a connection gone, which went
+ * through the listener's own input (tcp_rcv_state_process()). */
+static void listener_reply(enum rw_reason reason, bool sock_input, enum rw_class want)
+{
+	struct got g;
+	struct rw_classifier *c = fresh(&g, 64);
+	struct rw_event e = ev_rst(7, RW_ST_LISTEN, reason);
+
+	e.flags = RW_EVF_SK | RW_EVF_SEG | (sock_input ? RW_EVF_SOCK_INPUT : 0);
+	e.seg_flags = RW_SEG_ACK;
+	rw_classify(c, &e);
+	rw_classify_flush(c);
+	expect_one(&g, want, RW_SUB_NONE, RW_ST_LISTEN);
+	if (g.n)
+		CHECK_INT("origin", g.v[0].origin, RW_OR_REPLY);
+	rw_classifier_free(c);
+}
+
 static void challenged(bool in_window)
 {
 	struct got g;
@@ -1095,6 +1114,14 @@ int main(void)
 	middlebox();
 	TEST("middlebox_reset: both ends received, neither sent");
 	middlebox_both();
+	TEST("listen_overflow: the handshake's ACK refused (INVALID_SYN)");
+	listener_reply(RW_RSN_INVALID_SYN, false, RW_CL_LISTEN_OVERFLOW);
+	TEST("listen_overflow: no reason (before 6.10), the handshake's check");
+	listener_reply(RW_RSN_NONE, false, RW_CL_LISTEN_OVERFLOW);
+	TEST("half_open: no reason, an ACK through the listener's own input");
+	listener_reply(RW_RSN_NONE, true, RW_CL_HALF_OPEN);
+	TEST("half_open: a listener's reply for TCP_FLAGS (6.10+)");
+	listener_reply(RW_RSN_TCP_FLAGS, true, RW_CL_HALF_OPEN);
 	TEST("challenged_rst in the window");
 	challenged(true);
 	TEST("challenged_rst outside it");

@@ -112,6 +112,12 @@ static void names_by_name(void)
 	rw_decode(&d, &r, sizeof(r), &ev);
 	CHECK_INT("without the flags: not valid", ev.flags & (RW_EVF_SEQ | RW_EVF_IDLE), 0);
 	CHECK_INT("... and zero", ev.rcv_nxt + ev.last_ack_ms, 0);
+	r.type = RW_REC_SEND_RESET;
+	r.rflags = RW_RF_SOCK_INPUT;
+	rw_decode(&d, &r, sizeof(r), &ev);
+	CHECK_INT("a listener's own input", ev.flags & RW_EVF_SOCK_INPUT, RW_EVF_SOCK_INPUT);
+	r.type = RW_REC_CHALLENGE;
+	r.rflags = 0;
 	r.type = RW_REC_PEER;
 	r.about = 0x2a0001;
 	rw_decode(&d, &r, sizeof(r), &ev);
