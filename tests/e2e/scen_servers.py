@@ -174,13 +174,49 @@ def wait_counter(c, side, before, names, want, timeout=10):
         time.sleep(0.01)
 
 
+def crossed_replies(c, pairs):
+    """{client port: [Expect]}: B's listener answering a client's segment
+    that crossed the server's abort (its socket already unhashed, the
+    segment found only the listener: half_open in LISTEN, owned by the
+    listening process, which runs the server's program).  Real RSTs, not
+    rstwatch's: the caller holds them to B's Tcp OutRsts."""
+    if c.tracer is None:
+        return {}
+    c.tracer.wait_for(c.relevant, sum(len(p) for p in pairs), timeout=3)
+    time.sleep(0.5)
+    out = {}
+    for pair in pairs:
+        cport = pair[1].addrs["lport"]
+        for o in list(c.tracer.lines):
+            o = o[1]
+            if o is None or not c.relevant(o) or c.side_of(o) != "B" or \
+                    (o.get("class"), o.get("state"), o.get("rport")) != ("half_open", "LISTEN", cport):
+                continue
+            owner = pair[0].owner
+            if o.get("comm") == owner.comm:     # the listener's process, not the connection's
+                owner = Owner(o["pid"], o["comm"], o["pid"])
+            out.setdefault(cport, []).append(
+                expect_ports(c, "B", "half_open", None, "LISTEN", "reply", owner, c.port, cport))
+    return out
+
+
 def finish_pairs(c, pairs, counters):
     """c.finish() on every pair's verdicts (lifecycle ones tolerated), then
     each pair's conn_id; first, per connection (matched on the client's
     port), whether its verdicts alone are exact: the count goes to the -v
-    report and, with each inexact connection's problems, into a failure."""
+    report and, with each inexact connection's problems, into a failure.
+    A reply from B's listener to a segment that crossed the server's abort
+    (crossed_replies()) counts as exact where B's Tcp OutRsts says B sent
+    it: each pair's server verdict is one RST, each such reply another.
+    The client's peer_reset is then linked to whichever of them it got."""
+    crossed = crossed_replies(c, pairs)
+    if crossed:
+        counters = dict(counters)
+        counters["B"] = dict(counters.get("B", {}))
+        counters["B"]["Tcp.OutRsts"] = len(pairs) + sum(map(len, crossed.values()))
     try:
-        c.finish([e for pair in pairs for e in pair], counters, tolerate=TOLERATED)
+        c.finish([e for pair in pairs for e in pair + tuple(crossed.get(pair[1].addrs["lport"], ()))],
+                 counters, tolerate=TOLERATED)
         failure = None
     except Failure as e:
         failure = e
@@ -191,9 +227,14 @@ def finish_pairs(c, pairs, counters):
         cport = pair[1].addrs["lport"]
         mine = [o for o in seen if cport in (o.get("lport"), o.get("rport"))]
         problems = []
-        check(list(pair), mine, c.side_of, c.family, problems)
+        check(list(pair) + crossed.get(cport, []), mine, c.side_of, c.family, problems)
         ids = {o.get("conn_id") for o in mine}
-        if len(ids) != 1 or None in ids:
+        if cport in crossed:    # one B verdict shares the peer_reset's conn_id
+            rst = next((o for o in mine if o.get("class") == "peer_reset"), {})
+            if rst.get("conn_id") is None or \
+                    sum(o.get("conn_id") == rst["conn_id"] for o in mine) != 2:
+                problems.append(f"conn_ids {[o.get('conn_id') for o in mine]}")
+        elif len(ids) != 1 or None in ids:
             problems.append(f"conn_ids {sorted(map(str, ids))}")
         if problems:
             inexact.append(f"client port {cport}: " + "; ".join(problems))
@@ -207,7 +248,10 @@ def finish_pairs(c, pairs, counters):
         raise Failure(str(failure) if failure else summary, details)
     if failure:
         raise failure
-    check_links(c, pairs)
+    if crossed:
+        c.report.append(f"{sum(map(len, crossed.values()))} reply(ies) from B's listener to a "
+                        f"segment that crossed the server's abort (Tcp OutRsts agrees)")
+    check_links(c, [p for p in pairs if p[1].addrs["lport"] not in crossed])
 
 
 def pair_of(c, srv_cls, srv_state, srv_owner, cli_state, cli_owner, cport, **kw):
