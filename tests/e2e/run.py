@@ -342,15 +342,17 @@ def refused(c):
              {})
 
 
-def half_open(c):
+def lost_server_reset(c, listener):
     """B aborts (linger 0) but its RST is lost before A's TCP sees it; then
-    A's data hits no socket in B and draws a RST from no socket.
+    A's data reaches B, whose listener is still there or not, and draws an
+    RST.  Returns the (client, server) actors, A having seen ECONNRESET.
 
     The RST is dropped on A's input, not on B's output: an output drop makes
     tcp_send_active_reset() fail and bumps TCPAbortFailed in B, which is not
-    the situation (a RST lost in the network) this test is about."""
+    the situation (a RST lost in the network) these tests are about."""
     cli, srv = c.established()
-    srv.do("close_listener")     # else B's listener would answer A's data
+    if not listener:
+        srv.do("close_listener")
     c.pair.drop_incoming_rst("A", c.port)
     srv.do("linger0")
     srv.do("close")
@@ -359,6 +361,13 @@ def half_open(c):
     cli.do("send 10")
     cli.send("recv")
     cli.expect("ECONNRESET")
+    return cli, srv
+
+
+def half_open(c):
+    """B's RST lost (lost_server_reset()), no listener: A's data hits no
+    socket in B and draws a RST from no socket."""
+    cli, srv = lost_server_reset(c, listener=False)
     c.finish([c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
                        reason=rst_reason("TCP_STATE")),
               c.expect("B", "half_open", None, None, "reply", None,
@@ -373,15 +382,7 @@ def half_open_listener(c):
     LISTEN, an ACK for nothing).  Not an accept queue overflow, whatever the
     kernel gives as a reason.  Its owner is the listener's (here the same
     process as the connection's)."""
-    cli, srv = c.established()
-    c.pair.drop_incoming_rst("A", c.port)
-    srv.do("linger0")
-    srv.do("close")
-    c.pair.nft_flush("A")
-    c.sockets_check("A", "established", 1)   # the RST really never arrived
-    cli.do("send 10")
-    cli.send("recv")
-    cli.expect("ECONNRESET")
+    cli, srv = lost_server_reset(c, listener=True)
     c.finish([c.expect("B", "linger0", None, "ESTABLISHED", "local", srv,
                        reason=rst_reason("TCP_STATE")),
               c.expect("B", "half_open", None, "LISTEN", "reply", srv,
