@@ -435,10 +435,11 @@ class LoadCheck:
                 want.remove(m)
                 if not g[5]:
                     out["owner"].append((i, f"{side}:{name_of(cls, sub)} owner pid={g[6]} comm={g[7]}"))
-            # an RST from no socket answering a segment of the other end
-            # that crossed this connection's reset: an ACK or data in flight,
-            # or queued on another CPU's backlog, when the socket went away
-            # (seen under qemu, where the crossing is wide).  Only on top of
+            # an RST answering a segment of the other end that crossed this
+            # connection's reset: an ACK or data in flight, or queued on
+            # another CPU's backlog, when the socket went away, answered
+            # from no socket (A) or by B's listener (half_open in LISTEN;
+            # seen under qemu, where the crossing is wide).  Only on top of
             # every verdict the plan makes; check() holds them to OutRsts.
             if extra and not want and expected(beh, race) and \
                     all(g[1] == "half_open" and g[4] == "reply" for g in extra):
