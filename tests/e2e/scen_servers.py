@@ -200,6 +200,25 @@ def crossed_replies(c, pairs):
     return out
 
 
+def challenged_by_crossing(c, pairs, crossed):
+    """{client port: [Expect]}: with two RSTs of B on their way (the
+    server's and its listener's), the client may refuse the one that no
+    longer matches its rcv_nxt (challenged_rst in the window, where this
+    kernel reports it); the caller holds them to A's TCPChallengeACK."""
+    out = {}
+    for pair in pairs:
+        cport = pair[1].addrs["lport"]
+        if cport not in crossed:
+            continue
+        for _, o in list(c.tracer.lines):
+            if o is not None and c.relevant(o) and c.side_of(o) == "A" and \
+                    (o.get("class"), o.get("lport")) == ("challenged_rst", cport):
+                out.setdefault(cport, []).append(
+                    expect_ports(c, "A", "challenged_rst", o.get("subtype"), o.get("state"),
+                                 "peer", pair[1].owner, cport, c.port))
+    return out
+
+
 def finish_pairs(c, pairs, counters):
     """c.finish() on every pair's verdicts (lifecycle ones tolerated), then
     each pair's conn_id; first, per connection (matched on the client's
@@ -214,6 +233,12 @@ def finish_pairs(c, pairs, counters):
         counters = dict(counters)
         counters["B"] = dict(counters.get("B", {}))
         counters["B"]["Tcp.OutRsts"] = len(pairs) + sum(map(len, crossed.values()))
+        challenged = challenged_by_crossing(c, pairs, crossed)
+        if challenged:
+            counters["A"] = dict(counters.get("A", {}))
+            counters["A"]["TCPChallengeACK"] = sum(map(len, challenged.values()))
+        for cport, extra in challenged.items():
+            crossed[cport] = crossed[cport] + extra
     try:
         c.finish([e for pair in pairs for e in pair + tuple(crossed.get(pair[1].addrs["lport"], ()))],
                  counters, tolerate=TOLERATED)
@@ -249,8 +274,10 @@ def finish_pairs(c, pairs, counters):
     if failure:
         raise failure
     if crossed:
-        c.report.append(f"{sum(map(len, crossed.values()))} reply(ies) from B's listener to a "
-                        f"segment that crossed the server's abort (Tcp OutRsts agrees)")
+        c.report.append(f"{sum(e.cls == 'half_open' for v in crossed.values() for e in v)} "
+                        f"reply(ies) from B's listener to a segment that crossed the server's "
+                        f"abort (Tcp OutRsts agrees), {sum(e.cls == 'challenged_rst' for v in crossed.values() for e in v)} "
+                        f"of the two RSTs refused by the client (TCPChallengeACK agrees)")
     check_links(c, [p for p in pairs if p[1].addrs["lport"] not in crossed])
 
 
