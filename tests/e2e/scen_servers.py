@@ -174,49 +174,44 @@ def wait_counter(c, side, before, names, want, timeout=10):
         time.sleep(0.01)
 
 
+def seen_now(c, side, cls, key, cport):
+    """The verdicts of class cls in `side` whose port `key` (lport or
+    rport) is the client's port cport, among those printed so far."""
+    return [o for _, o in list(c.tracer.lines)
+            if o is not None and c.relevant(o) and c.side_of(o) == side and
+            o.get("class") == cls and o.get(key) == cport]
+
+
 def crossed_replies(c, pairs):
-    """{client port: [Expect]}: B's listener answering a client's segment
-    that crossed the server's abort (its socket already unhashed, the
-    segment found only the listener: half_open in LISTEN, owned by the
-    listening process, which runs the server's program).  Real RSTs, not
-    rstwatch's: the caller holds them to B's Tcp OutRsts."""
+    """({client port: [Expect]}, {client port: [Expect]}): B's listener
+    answering a client's segment that crossed the server's abort (its
+    socket already unhashed, the segment found only the listener: half_open
+    in LISTEN, owned by the listening process, which runs the server's
+    program), and, with two RSTs of B on their way, the one the client
+    refused for no longer matching its rcv_nxt (challenged_rst, where this
+    kernel reports it).  Real RSTs, not rstwatch's: the caller holds them to
+    B's Tcp OutRsts and A's TCPChallengeACK."""
+    replies, challenged = {}, {}
     if c.tracer is None:
-        return {}
+        return replies, challenged
     c.tracer.wait_for(c.relevant, sum(len(p) for p in pairs), timeout=3)
     time.sleep(0.5)
-    out = {}
-    for pair in pairs:
-        cport = pair[1].addrs["lport"]
-        for o in list(c.tracer.lines):
-            o = o[1]
-            if o is None or not c.relevant(o) or c.side_of(o) != "B" or \
-                    (o.get("class"), o.get("state"), o.get("rport")) != ("half_open", "LISTEN", cport):
+    for srv, cli in pairs:
+        cport = cli.addrs["lport"]
+        for o in seen_now(c, "B", "half_open", "rport", cport):
+            if o.get("state") != "LISTEN":
                 continue
-            owner = pair[0].owner
-            if o.get("comm") == owner.comm:     # the listener's process, not the connection's
-                owner = Owner(o["pid"], o["comm"], o["pid"])
-            out.setdefault(cport, []).append(
+            # the listener's process, not the connection's
+            owner = Owner(o["pid"], o["comm"], o["pid"]) if o.get("comm") == srv.owner.comm \
+                else srv.owner
+            replies.setdefault(cport, []).append(
                 expect_ports(c, "B", "half_open", None, "LISTEN", "reply", owner, c.port, cport))
-    return out
-
-
-def challenged_by_crossing(c, pairs, crossed):
-    """{client port: [Expect]}: with two RSTs of B on their way (the
-    server's and its listener's), the client may refuse the one that no
-    longer matches its rcv_nxt (challenged_rst in the window, where this
-    kernel reports it); the caller holds them to A's TCPChallengeACK."""
-    out = {}
-    for pair in pairs:
-        cport = pair[1].addrs["lport"]
-        if cport not in crossed:
-            continue
-        for _, o in list(c.tracer.lines):
-            if o is not None and c.relevant(o) and c.side_of(o) == "A" and \
-                    (o.get("class"), o.get("lport")) == ("challenged_rst", cport):
-                out.setdefault(cport, []).append(
-                    expect_ports(c, "A", "challenged_rst", o.get("subtype"), o.get("state"),
-                                 "peer", pair[1].owner, cport, c.port))
-    return out
+        if cport in replies:
+            challenged[cport] = [
+                expect_ports(c, "A", "challenged_rst", o.get("subtype"), o.get("state"), "peer",
+                             cli.owner, cport, c.port)
+                for o in seen_now(c, "A", "challenged_rst", "lport", cport)]
+    return replies, {k: v for k, v in challenged.items() if v}
 
 
 def finish_pairs(c, pairs, counters):
@@ -228,17 +223,13 @@ def finish_pairs(c, pairs, counters):
     (crossed_replies()) counts as exact where B's Tcp OutRsts says B sent
     it: each pair's server verdict is one RST, each such reply another.
     The client's peer_reset is then linked to whichever of them it got."""
-    crossed = crossed_replies(c, pairs)
-    if crossed:
-        counters = dict(counters)
-        counters["B"] = dict(counters.get("B", {}))
-        counters["B"]["Tcp.OutRsts"] = len(pairs) + sum(map(len, crossed.values()))
-        challenged = challenged_by_crossing(c, pairs, crossed)
-        if challenged:
-            counters["A"] = dict(counters.get("A", {}))
-            counters["A"]["TCPChallengeACK"] = sum(map(len, challenged.values()))
-        for cport, extra in challenged.items():
-            crossed[cport] = crossed[cport] + extra
+    replies, challenged = crossed_replies(c, pairs)
+    crossed = {p: replies[p] + challenged.get(p, []) for p in replies}
+    counters = {s: dict(kv) for s, kv in counters.items()}
+    if replies:
+        counters.setdefault("B", {})["Tcp.OutRsts"] = len(pairs) + sum(map(len, replies.values()))
+    if challenged:
+        counters.setdefault("A", {})["TCPChallengeACK"] = sum(map(len, challenged.values()))
     try:
         c.finish([e for pair in pairs for e in pair + tuple(crossed.get(pair[1].addrs["lport"], ()))],
                  counters, tolerate=TOLERATED)
@@ -274,10 +265,10 @@ def finish_pairs(c, pairs, counters):
     if failure:
         raise failure
     if crossed:
-        c.report.append(f"{sum(e.cls == 'half_open' for v in crossed.values() for e in v)} "
-                        f"reply(ies) from B's listener to a segment that crossed the server's "
-                        f"abort (Tcp OutRsts agrees), {sum(e.cls == 'challenged_rst' for v in crossed.values() for e in v)} "
-                        f"of the two RSTs refused by the client (TCPChallengeACK agrees)")
+        c.report.append(f"{sum(map(len, replies.values()))} reply(ies) from B's listener to a "
+                        f"segment that crossed the server's abort (Tcp OutRsts agrees), "
+                        f"{sum(map(len, challenged.values()))} of the two RSTs refused by the "
+                        f"client (TCPChallengeACK agrees)")
     check_links(c, [p for p in pairs if p[1].addrs["lport"] not in crossed])
 
 
