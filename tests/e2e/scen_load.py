@@ -86,19 +86,12 @@ def rst_audit_table():
     for fam, a in (("ipv4", "ip"), ("ipv6", "ip6")):
         k = f"{a} saddr . tcp sport . {a} daddr . tcp dport"
         for flags, name in (("rst", f"{fam}_R"), ("rst | ack", f"{fam}_RA")):
-            sets.append(f"set {name} {{ typeof {k}; flags dynamic; size 1048576; }}")
-            rules.append(f"meta nfproto {fam} tcp flags & (rst | ack) == {flags} "
+            sets.append(f"    set {name} {{ typeof {k}; flags dynamic; size 1048576; }}")
+            rules.append(f"        meta nfproto {fam} tcp flags & (rst | ack) == {flags} "
                          f"update @{name} {{ {k} counter }}")
-    nl = "\n        "
-    return f"""
-table inet rwaudit {{
-    {(nl[:-4]).join(sets)}
-    chain output {{
-        type filter hook output priority 0; policy accept;
-        {nl.join(rules)}
-    }}
-}}
-"""
+    return "\n".join(["table inet rwaudit {", *sets, "    chain output {",
+                      "        type filter hook output priority 0; policy accept;", *rules,
+                      "    }", "}", ""])
 
 
 # A normal close the kernel itself turned into resets: the second closer's
